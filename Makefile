@@ -1,0 +1,37 @@
+# anpr: `make run` starts everything on this machine; `make test` is what CI runs.
+GO        ?= go
+BIN       := bin/anpr
+PKGS      := ./...
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+
+.PHONY: run build test test-short bench fuzz lint clean
+
+run: build ## embedded broker + sample network + simulated traffic + API on :8080
+	./$(BIN) dev
+
+build:
+	$(GO) build -o $(BIN) ./cmd/anpr
+
+test: ## everything, race detector on (CI)
+	$(GO) test -race -timeout 14m $(PKGS)
+
+test-short: ## quick loop: no race detector, long tests skipped
+	$(GO) test -short $(PKGS)
+
+bench: ## Go benchmarks of the hot paths (figures in README)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./plate/ ./matcher/ ./internal/store/ ./engine/
+
+fuzz: ## each fuzz target for FUZZTIME
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./plate/
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./plate/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadCSV$$' -fuzztime $(FUZZTIME) ./matcher/
+
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+
+clean:
+	rm -rf bin data

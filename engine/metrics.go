@@ -1,0 +1,43 @@
+package engine
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	hits         *prometheus.CounterVec
+	republished  prometheus.Counter
+	duplicates   prometheus.Counter
+	captureToHit prometheus.Histogram
+	ingestToHit  prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	buckets := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+	m := &metrics{
+		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anpr_engine_hits_total",
+			Help: "Hits published, by list (a replayed read's hits count again).",
+		}, []string{"list"}),
+		republished: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "anpr_engine_hits_republished_total",
+			Help: "Hits published again because their read came again (replay or gateway retry); stored once.",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "anpr_engine_duplicate_reads_total",
+			Help: "Reads dropped because the same read_id came earlier in the same batch.",
+		}),
+		captureToHit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "anpr_engine_capture_to_hit_seconds",
+			Help:    "From capture time at the camera to the hit stored and published.",
+			Buckets: buckets,
+		}),
+		ingestToHit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "anpr_engine_ingest_to_hit_seconds",
+			Help:    "From the read's Kafka record time to the hit stored and published.",
+			Buckets: buckets,
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.hits, m.republished, m.duplicates, m.captureToHit, m.ingestToHit)
+	}
+	return m
+}

@@ -1,0 +1,377 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/anpr/anpr/internal/kclient"
+	"github.com/anpr/anpr/plate"
+)
+
+// Processor makes the valid reads of one batch durable (stored, matched,
+// outputs produced). Process returns only when that is done; an error stops
+// the consumer without committing the batch. A Processor belongs to one
+// partition worker and is never called concurrently.
+type Processor interface {
+	Process(ctx context.Context, b *Batch) error
+}
+
+// Batch is what a partition worker hands its Processor.
+type Batch struct {
+	Partition int
+	// Reads are the valid reads, in offset order.
+	Reads []plate.Read
+	// Appended[i] is the Kafka timestamp of the record of Reads[i].
+	Appended []time.Time
+}
+
+// Config configures a Consumer. Zero values mean the defaults given.
+type Config struct {
+	Kafka kclient.Config
+	// Group is the consumer group id; default "anpr".
+	Group string
+	// Topic is the reads topic; DLQTopic gets the rejects. Both required.
+	Topic, DLQTopic string
+	// MaxBatch caps the records of one batch; default 2000.
+	MaxBatch int
+	// CommitInterval is the most time between offset commits of a busy
+	// partition; default 200 ms.
+	CommitInterval time.Duration
+	// NewProcessor returns the processor of a partition for one generation.
+	NewProcessor func(partition int) Processor
+	// KnownCamera reports whether a camera is in the registry; nil: all are.
+	KnownCamera func(id string) bool
+	// Now is the clock for the future-capture-time check; default time.Now.
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) setDefaults() {
+	if c.Group == "" {
+		c.Group = "anpr"
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 2000
+	}
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = 200 * time.Millisecond
+	}
+	if c.KnownCamera == nil {
+		c.KnownCamera = func(string) bool { return true }
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every missing required field at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Kafka.Brokers) == 0 {
+		errs = append(errs, errors.New("ingest: no brokers"))
+	}
+	if c.Topic == "" {
+		errs = append(errs, errors.New("ingest: no reads topic"))
+	}
+	if c.DLQTopic == "" {
+		errs = append(errs, errors.New("ingest: no dead-letter topic"))
+	}
+	if c.NewProcessor == nil {
+		errs = append(errs, errors.New("ingest: no processor"))
+	}
+	return errors.Join(errs...)
+}
+
+// flushTimeout bounds how long a worker may take to finish the batch in hand
+// once it is told to stop.
+const flushTimeout = 30 * time.Second
+
+// Consumer consumes the reads topic as a member of the consumer group.
+type Consumer struct {
+	cfg   Config
+	m     *metrics
+	dlq   *kclient.Writer
+	ready atomic.Bool
+}
+
+// NewConsumer checks cfg and returns a consumer; it starts nothing.
+func NewConsumer(cfg Config) (*Consumer, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Consumer{cfg: cfg, m: newMetrics(cfg.Registerer), dlq: cfg.Kafka.Writer(cfg.DLQTopic)}, nil
+}
+
+// Ready reports whether the consumer currently holds a group generation.
+// Safe for concurrent use.
+func (c *Consumer) Ready() bool { return c.ready.Load() }
+
+// Run joins the group and consumes until ctx is done or a Processor fails.
+// It returns only after every partition worker has finished its batch in
+// hand and committed it. A broker that cannot be reached is retried with
+// backoff, logged once per minute, with Ready false meanwhile.
+func (c *Consumer) Run(ctx context.Context) error {
+	defer c.dlq.Close()
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                c.cfg.Group,
+		Brokers:           c.cfg.Kafka.Brokers,
+		Dialer:            c.cfg.Kafka.Dialer(),
+		Topics:            []string{c.cfg.Topic},
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: 500 * time.Millisecond,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  5 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		Timeout:           10 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer group: %w", err)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { _ = group.Close() }) }
+	// Closing the group ends the generation, waits for the workers to flush
+	// and commit, and leaves the group so a successor takes over at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	defer stop()
+
+	var failures int
+	var lastLog time.Time
+	for {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			c.ready.Store(false)
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				stop()
+				if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+					return cause
+				}
+				return nil
+			}
+			failures++
+			if time.Since(lastLog) >= time.Minute {
+				c.cfg.Logger.Warn("kafka not reachable or group not joined; retrying",
+					"group", c.cfg.Group, "brokers", c.cfg.Kafka.Brokers, "attempts", failures, "err", err)
+				lastLog = time.Now()
+				failures = 0
+			}
+			continue
+		}
+		parts := gen.Assignments[c.cfg.Topic]
+		c.cfg.Logger.Info("consumer group generation", "group", c.cfg.Group,
+			"generation", gen.ID, "partitions", len(parts))
+		c.ready.Store(true)
+		lastLog, failures = time.Time{}, 0
+		for _, pa := range parts {
+			w := &worker{c: c, gen: gen, partition: pa.ID, offset: pa.Offset}
+			gen.Start(func(gctx context.Context) {
+				if err := w.run(gctx); err != nil {
+					c.ready.Store(false)
+					cancel(err)
+				}
+			})
+		}
+	}
+}
+
+// worker owns one partition for one generation.
+type worker struct {
+	c          *Consumer
+	gen        *kafka.Generation
+	partition  int
+	offset     int64 // next offset to fetch, as assigned
+	committed  int64 // last committed offset; -1 none
+	pending    int64 // offset to commit next; -1 none
+	lastCommit time.Time
+	proc       Processor
+	batch      Batch
+	dlq        []kafka.Message
+}
+
+func (w *worker) run(ctx context.Context) error {
+	c := w.c
+	r := c.cfg.Kafka.PartitionReader(c.cfg.Topic, w.partition)
+	defer r.Close()
+	if err := r.SetOffset(w.offset); err != nil {
+		return fmt.Errorf("partition %d: set offset %d: %w", w.partition, w.offset, err)
+	}
+	w.committed, w.pending = -1, -1
+	w.proc = c.cfg.NewProcessor(w.partition)
+	w.batch.Partition = w.partition
+
+	msgs := make(chan kafka.Message, c.cfg.MaxBatch)
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	var fetchErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(msgs)
+		for {
+			m, err := r.FetchMessage(fetchCtx)
+			if err != nil {
+				if fetchCtx.Err() == nil {
+					fetchErr = err
+				}
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-fetchCtx.Done():
+				return
+			}
+		}
+	})
+	defer func() {
+		stopFetch()
+		wg.Wait()
+	}()
+
+	// The batch in hand is finished and committed even after ctx ends.
+	flushCtx := context.WithoutCancel(ctx)
+	recs := make([]kafka.Message, 0, c.cfg.MaxBatch)
+	for {
+		recs = recs[:0]
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				stopFetch()
+				wg.Wait()
+				if err := w.commit(flushCtx); err != nil {
+					c.cfg.Logger.Debug("final offset commit failed", "partition", w.partition, "err", err)
+				}
+				if fetchErr != nil {
+					// A lost connection ends the generation; the group rejoins.
+					c.cfg.Logger.Warn("partition fetch failed", "partition", w.partition, "err", fetchErr)
+				}
+				return nil
+			}
+			recs = append(recs, m)
+		case <-time.After(c.cfg.CommitInterval):
+			// Idle: commit what is pending.
+		}
+	drain:
+		for len(recs) > 0 && len(recs) < c.cfg.MaxBatch {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break drain
+				}
+				recs = append(recs, m)
+			default:
+				break drain
+			}
+		}
+		if len(recs) > 0 {
+			fctx, cancel := context.WithTimeout(flushCtx, flushTimeout)
+			err := w.handle(fctx, recs)
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
+		if w.pending > w.committed && time.Since(w.lastCommit) >= c.cfg.CommitInterval {
+			if err := w.commit(flushCtx); err != nil {
+				// Not fatal: the next commit covers it; a replay is idempotent.
+				c.cfg.Logger.Debug("offset commit failed", "partition", w.partition, "err", err)
+			}
+		}
+	}
+}
+
+// handle decodes recs, sends rejects to the DLQ and valid reads to the
+// Processor, and marks the batch committable.
+func (w *worker) handle(ctx context.Context, recs []kafka.Message) error {
+	c := w.c
+	now := c.cfg.Now()
+	b := &w.batch
+	b.Reads, b.Appended, w.dlq = b.Reads[:0], b.Appended[:0], w.dlq[:0]
+	for i := range recs {
+		m := &recs[i]
+		b.Reads = append(b.Reads, plate.Read{})
+		rd := &b.Reads[len(b.Reads)-1]
+		err := decode(m.Value, rd, now)
+		if err != nil {
+			b.Reads = b.Reads[:len(b.Reads)-1]
+			w.dlq = append(w.dlq, c.deadLetter(m, err))
+			continue
+		}
+		if !c.cfg.KnownCamera(rd.CameraID) {
+			c.m.unknownCamera.Inc()
+		}
+		b.Appended = append(b.Appended, m.Time)
+	}
+	c.m.consumed.Add(float64(len(recs)))
+	c.m.batchSize.Observe(float64(len(recs)))
+	if len(b.Reads) > 0 {
+		if err := w.proc.Process(ctx, b); err != nil {
+			return fmt.Errorf("partition %d: process batch at offset %d: %w", w.partition, recs[0].Offset, err)
+		}
+	}
+	if len(w.dlq) > 0 {
+		if err := c.dlq.WriteMessages(ctx, w.dlq...); err != nil {
+			return fmt.Errorf("partition %d: write %d records to dead-letter topic: %w", w.partition, len(w.dlq), err)
+		}
+	}
+	last := &recs[len(recs)-1]
+	w.pending = last.Offset + 1
+	c.m.lag.WithLabelValues(strconv.Itoa(w.partition)).Set(float64(max(last.HighWaterMark-last.Offset-1, 0)))
+	return nil
+}
+
+func (w *worker) commit(ctx context.Context) error {
+	if w.pending <= w.committed {
+		return nil
+	}
+	err := w.gen.CommitOffsets(map[string]map[int]int64{w.c.cfg.Topic: {w.partition: w.pending}})
+	w.lastCommit = time.Now()
+	if err != nil {
+		return err
+	}
+	w.committed = w.pending
+	w.c.m.commits.Inc()
+	return nil
+}
+
+// decode turns one record value into a valid read, or says why not.
+func decode(value []byte, r *plate.Read, now time.Time) error {
+	if err := plate.Decode(value, r); err != nil {
+		return err
+	}
+	return r.CheckTime(now)
+}
+
+// deadLetter builds the DLQ record for m, which failed with err, and counts it.
+func (c *Consumer) deadLetter(m *kafka.Message, err error) kafka.Message {
+	reason, detail := plate.ReasonInvalidJSON, err.Error()
+	var de *plate.DecodeError
+	if errors.As(err, &de) {
+		reason = de.Reason
+	}
+	c.m.rejected.WithLabelValues(reason).Inc()
+	return kafka.Message{
+		Key:   m.Key,
+		Value: m.Value,
+		Headers: []kafka.Header{
+			{Key: "anpr-error", Value: []byte(reason)},
+			{Key: "anpr-detail", Value: []byte(detail)},
+			{Key: "anpr-source", Value: []byte(m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10))},
+		},
+	}
+}

@@ -1,0 +1,252 @@
+// Package api serves the HTTP API of SPEC §8: health, metrics, read ingest
+// for gateways, hits (paginated and live), and passages.
+//
+// Every route is declared once in routes() with the roles allowed to call
+// it; Config.Authorize is the single place access control plugs in.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/anpr/anpr/ingest"
+	"github.com/anpr/anpr/internal/store"
+)
+
+// Roles (SPEC §7).
+const (
+	RoleGateway      = "gateway"
+	RoleDispatch     = "dispatch"
+	RoleCovert       = "covert"
+	RoleEnforcement  = "enforcement"
+	RoleInvestigator = "investigator"
+	RoleAdmin        = "admin"
+	RoleAuditor      = "auditor"
+)
+
+// Principal is who made a request, as the Authorizer established it.
+type Principal struct {
+	Name  string
+	Roles []string
+}
+
+// Authorizer decides whether r may call a route open to roles. It returns
+// the caller, or an *Error (401 or 403) to answer with. A nil Authorizer
+// lets every request through as an anonymous principal with every role.
+type Authorizer func(r *http.Request, roles []string) (Principal, error)
+
+// Config configures the server.
+type Config struct {
+	// Listen is host:port; port 0 picks a free port (see Addr).
+	Listen  string
+	Store   *store.Store
+	Gateway *ingest.Gateway
+	// Ready reports whether the pipeline is consuming.
+	Ready     func() bool
+	Gatherer  prometheus.Gatherer
+	Authorize Authorizer
+	// MaxBody caps request bodies; default 16 MiB.
+	MaxBody    int64
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg Config
+	ln  net.Listener
+	srv *http.Server
+	m   *metrics
+}
+
+// New returns a server; it neither listens nor starts goroutines.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 16 << 20
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.DefaultGatherer
+	}
+	s := &Server{cfg: cfg, m: newMetrics(cfg.Registerer)}
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	return s
+}
+
+// Listen binds the address, so that Addr is known before Serve.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address after Listen.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Serve serves until ctx is done, then shuts down gracefully (live streams
+// are cut) and returns when every handler has returned.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	baseCtx, cancelStreams := context.WithCancel(context.Background())
+	s.srv.BaseContext = func(net.Listener) context.Context { return baseCtx }
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		cancelStreams()
+		return err
+	case <-ctx.Done():
+	}
+	cancelStreams()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(shutCtx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+type route struct {
+	method, pattern string
+	// roles that may call it; nil means open to anyone (health, metrics).
+	roles   []string
+	handler http.HandlerFunc
+}
+
+// routes is the one table of endpoints and who may call them.
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/healthz", nil, s.healthz},
+		{"GET", "/readyz", nil, s.readyz},
+		{"GET", "/metrics", nil, promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP},
+		{"POST", "/api/v1/reads", []string{RoleGateway, RoleAdmin}, s.postReads},
+		{"GET", "/api/v1/hits", []string{RoleDispatch, RoleAdmin}, s.listHits},
+		{"GET", "/api/v1/hits/stream", []string{RoleDispatch, RoleAdmin}, s.streamHits},
+		{"GET", "/api/v1/passages", []string{RoleInvestigator}, s.listPassages},
+	}
+}
+
+// Handler returns the API's handler (routing, authorization, panic
+// recovery, metrics).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such endpoint"})
+	})
+	return mux
+}
+
+type principalKey struct{}
+
+// PrincipalFrom returns the caller of a request that passed authorization.
+func PrincipalFrom(ctx context.Context) Principal {
+	p, _ := ctx.Value(principalKey{}).(Principal)
+	return p
+}
+
+func (s *Server) wrap(rt route) http.Handler {
+	label := rt.method + " " + rt.pattern
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.m.panics.Inc()
+				s.cfg.Logger.Error("handler panic", "route", label, "panic", fmt.Sprint(v))
+				if !sw.wrote {
+					writeError(sw, &Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error"})
+				}
+			}
+			s.m.requests.WithLabelValues(label, strconv.Itoa(sw.status)).Inc()
+			s.m.duration.WithLabelValues(label).Observe(time.Since(start).Seconds())
+		}()
+		if rt.roles != nil {
+			p := Principal{Name: "anonymous", Roles: rt.roles}
+			if s.cfg.Authorize != nil {
+				var err error
+				if p, err = s.cfg.Authorize(r, rt.roles); err != nil {
+					writeError(sw, err)
+					return
+				}
+			}
+			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		}
+		r.Body = http.MaxBytesReader(sw, r.Body, s.cfg.MaxBody)
+		rt.handler(sw, r)
+	})
+}
+
+// statusWriter records the status for metrics. It forwards Flush and
+// Unwrap so streaming and http.ResponseController keep working.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	w.wrote = true
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil && !s.cfg.Ready() {
+		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Msg: "not consuming: consumer group not joined"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

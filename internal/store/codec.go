@@ -1,0 +1,283 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/anpr/anpr/plate"
+)
+
+// Key prefixes; the layout is described in doc.go.
+const (
+	prefixPassage = 'P'
+	prefixSeq     = 'S'
+)
+
+// Sizes of the fixed parts of keys.
+const (
+	tsLen     = 8                 // capture time, unix ms, sign bit flipped, big-endian
+	idHashLen = 8                 // SHA-256(read id)[:8]
+	posLen    = tsLen + idHashLen // a passage's position within its plate
+	seqKeyLen = 1 + 8             // log + sequence
+	maxPKeyLn = 1 + plate.MaxLen + 1 + posLen
+)
+
+// appendTS appends t as unix milliseconds with the sign bit flipped, so that
+// the big-endian bytes sort in time order for any t.
+func appendTS(dst []byte, t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(dst, uint64(t.UnixMilli())^(1<<63))
+}
+
+func decodeTS(b []byte) time.Time {
+	return time.UnixMilli(int64(binary.BigEndian.Uint64(b) ^ (1 << 63))).UTC()
+}
+
+// appendPlatePrefix appends 'P' + plate + 0x00: every key of one plate's
+// passages starts with it. Normalized plates hold only A-Z and 0-9, so 0x00
+// ends the plate unambiguously.
+func appendPlatePrefix(dst []byte, norm string) []byte {
+	dst = append(dst, prefixPassage)
+	dst = append(dst, norm...)
+	return append(dst, 0)
+}
+
+// appendPassageKey appends the key of r: plate prefix, capture time and the
+// first 8 bytes of SHA-256(read id). The key is the read's identity: the same
+// read written again has the same key and overwrites itself. SHA-256 (about
+// 0.2 µs) rather than a fast hash, so that a crafted read id cannot be made to
+// collide with another read's. The read id is hashed from dst's spare room,
+// which keeps the call free of allocations once dst has the capacity.
+func appendPassageKey(dst []byte, r *plate.Read) []byte {
+	n := len(dst)
+	dst = append(dst, r.ReadID...)
+	sum := sha256.Sum256(dst[n:])
+	dst = appendPlatePrefix(dst[:n], r.PlateNorm)
+	dst = appendTS(dst, r.TS)
+	return append(dst, sum[:idHashLen]...)
+}
+
+// validNorm reports whether s can be a normalized plate in a key.
+func validNorm(s string) bool {
+	if len(s) < plate.MinLen || len(s) > plate.MaxLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Flag bits of a passage value's first byte.
+const (
+	classMask     = 0x07 // vehicle class code, see classCodes
+	flagConfQ     = 0x08 // confidence as uvarint of confidence×confScale
+	flagConfRaw   = 0x10 // confidence as 8 float64 bytes (when ×confScale loses bits)
+	flagLane      = 0x20 // lane as a signed varint
+	flagPlateDiff = 0x40 // plate as read differs from plate_norm and follows
+)
+
+const (
+	confScale    = 10000
+	classLiteral = 7 // the class string follows the image_ref
+)
+
+// classCodes maps vehicle class codes to names; the index is the code.
+var classCodes = [...]string{plate.ClassUnknown, plate.ClassCar, plate.ClassVan,
+	plate.ClassTruck, plate.ClassBus, plate.ClassMotorcycle}
+
+func classCode(c string) byte {
+	for i, name := range classCodes {
+		if c == name {
+			return byte(i)
+		}
+	}
+	return classLiteral
+}
+
+// appendPassageValue appends the parts of r that its key does not hold:
+//
+//	flags byte
+//	camera_id                   uvarint length + bytes
+//	read_id                     uvarint length of the prefix shared with camera_id,
+//	                            uvarint length + bytes of the rest
+//	[plate]                     when flagPlateDiff: uvarint length + bytes
+//	country                     uvarint length + bytes
+//	[confidence]                flagConfQ: uvarint; flagConfRaw: 8 bytes float64 bits
+//	[lane]                      when flagLane: varint
+//	image_ref                   uvarint length + bytes
+//	[vehicle_class]             when class code is classLiteral: uvarint length + bytes
+func appendPassageValue(dst []byte, r *plate.Read) []byte {
+	flags := classCode(r.VehicleClass)
+	q := math.Round(r.Confidence * confScale)
+	switch {
+	case r.Confidence == -1:
+	case r.Confidence >= 0 && r.Confidence <= 1 && q/confScale == r.Confidence:
+		flags |= flagConfQ
+	default:
+		flags |= flagConfRaw
+	}
+	if r.Lane != -1 {
+		flags |= flagLane
+	}
+	if r.Plate != r.PlateNorm {
+		flags |= flagPlateDiff
+	}
+	dst = append(dst, flags)
+	dst = appendString(dst, r.CameraID)
+	shared := sharedPrefix(r.ReadID, r.CameraID)
+	dst = binary.AppendUvarint(dst, uint64(shared))
+	dst = appendString(dst, r.ReadID[shared:])
+	if flags&flagPlateDiff != 0 {
+		dst = appendString(dst, r.Plate)
+	}
+	dst = appendString(dst, r.Country)
+	switch {
+	case flags&flagConfQ != 0:
+		dst = binary.AppendUvarint(dst, uint64(q))
+	case flags&flagConfRaw != 0:
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(r.Confidence))
+	}
+	if flags&flagLane != 0 {
+		dst = binary.AppendVarint(dst, int64(r.Lane))
+	}
+	dst = appendString(dst, r.ImageRef)
+	if flags&classMask == classLiteral {
+		dst = appendString(dst, r.VehicleClass)
+	}
+	return dst
+}
+
+func sharedPrefix(a, b string) int {
+	n := min(len(a), len(b))
+	i := 0
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+var errCorrupt = errors.New("corrupt value")
+
+// decoder reads the fields appendPassageValue and appendEvent write. The
+// first failure sticks in err.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes(n uint64) []byte {
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string { return string(d.bytes(d.uvarint())) }
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+	d.b = nil
+}
+
+// decodePassage rebuilds the read stored under key (whose plate is norm) with
+// value val. It copies everything it keeps, so key and val may be reused.
+func decodePassage(norm string, key, val []byte) (plate.Read, error) {
+	if len(key) != 1+len(norm)+1+posLen || len(val) == 0 {
+		return plate.Read{}, errCorrupt
+	}
+	r := plate.Read{
+		TS:         decodeTS(key[len(key)-posLen:]),
+		PlateNorm:  norm,
+		Plate:      norm,
+		Confidence: -1,
+		Lane:       -1,
+	}
+	flags := val[0]
+	d := decoder{b: val[1:]}
+	r.CameraID = d.string()
+	shared := d.uvarint()
+	if shared > uint64(len(r.CameraID)) {
+		d.fail()
+	} else {
+		var sb strings.Builder
+		rest := d.bytes(d.uvarint())
+		sb.Grow(int(shared) + len(rest))
+		sb.WriteString(r.CameraID[:shared])
+		sb.Write(rest)
+		r.ReadID = sb.String()
+	}
+	if flags&flagPlateDiff != 0 {
+		r.Plate = d.string()
+	}
+	r.Country = d.string()
+	switch {
+	case flags&flagConfQ != 0:
+		r.Confidence = float64(d.uvarint()) / confScale
+	case flags&flagConfRaw != 0:
+		if b := d.bytes(8); b != nil {
+			r.Confidence = math.Float64frombits(binary.LittleEndian.Uint64(b))
+		}
+	}
+	if flags&flagLane != 0 {
+		r.Lane = int(d.varint())
+	}
+	r.ImageRef = d.string()
+	if c := flags & classMask; c == classLiteral {
+		r.VehicleClass = d.string()
+	} else if int(c) < len(classCodes) {
+		r.VehicleClass = classCodes[c]
+	} else {
+		d.fail()
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail()
+	}
+	return r, d.err
+}
+
+// expiresAt returns the Badger expiry (unix seconds, rounded up so that
+// nothing expires early) of data captured at ts. It is at least 1, as 0 means
+// "never" to Badger.
+func expiresAt(ts time.Time, retention time.Duration) uint64 {
+	ms := ts.UnixMilli() + retention.Milliseconds()
+	if ms <= 0 {
+		return 1
+	}
+	return uint64((ms + 999) / 1000)
+}

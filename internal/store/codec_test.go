@@ -1,0 +1,153 @@
+package store
+
+import (
+	"bytes"
+	"math"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/anpr/anpr/plate"
+)
+
+func TestPassageCodecRoundTrip(t *testing.T) {
+	base := read("1ABC234", time.Date(2026, 11, 22, 7, 0, 0, 123e6, time.UTC), 1)
+	tests := []struct {
+		name   string
+		change func(r *plate.Read)
+	}{
+		{"typical", func(r *plate.Read) {}},
+		{"absent optionals", func(r *plate.Read) {
+			r.Confidence, r.Lane, r.Country, r.ImageRef = -1, -1, "", ""
+		}},
+		{"zero confidence and lane", func(r *plate.Read) { r.Confidence, r.Lane = 0, 0 }},
+		{"confidence 1", func(r *plate.Read) { r.Confidence = 1 }},
+		{"confidence with many digits", func(r *plate.Read) { r.Confidence = 0.123456789 }},
+		{"confidence out of range", func(r *plate.Read) { r.Confidence = 3.5 }},
+		{"plate as normalized", func(r *plate.Read) { r.Plate = r.PlateNorm }},
+		{"read id without camera prefix", func(r *plate.Read) { r.ReadID = "gw7-000123" }},
+		{"read id equal to camera id", func(r *plate.Read) { r.ReadID = r.CameraID }},
+		{"unknown class", func(r *plate.Read) { r.VehicleClass = plate.ClassUnknown }},
+		{"motorcycle", func(r *plate.Read) { r.VehicleClass = plate.ClassMotorcycle }},
+		{"empty class", func(r *plate.Read) { r.VehicleClass = "" }},
+		{"other class", func(r *plate.Read) { r.VehicleClass = "tractor" }},
+		{"before 1970", func(r *plate.Read) { r.TS = time.Date(1969, 12, 31, 23, 59, 59, 999e6, time.UTC) }},
+		{"long fields", func(r *plate.Read) {
+			r.ReadID = string(make([]byte, 128))
+			r.ImageRef = string(make([]byte, 512))
+		}},
+	}
+	for _, tt := range tests {
+		want := base
+		tt.change(&want)
+		key := appendPassageKey(nil, &want)
+		val := appendPassageValue(nil, &want)
+		got, err := decodePassage(want.PlateNorm, key, val)
+		if err != nil {
+			t.Errorf("%s: decode: %v", tt.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\ngot  %+v\nwant %+v", tt.name, got, want)
+		}
+	}
+}
+
+func TestPassageKeyOrder(t *testing.T) {
+	times := []time.Time{
+		time.UnixMilli(-5000), time.UnixMilli(-1), time.UnixMilli(0), time.UnixMilli(1),
+		time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC),
+	}
+	var prev []byte
+	for _, ts := range times {
+		k := appendTS(nil, ts)
+		if prev != nil && string(prev) >= string(k) {
+			t.Errorf("key of %v does not sort after the previous one", ts)
+		}
+		if got := decodeTS(k); !got.Equal(ts) {
+			t.Errorf("decodeTS(appendTS(%v)) = %v", ts, got)
+		}
+		prev = k
+	}
+}
+
+func TestDecodePassageCorrupt(t *testing.T) {
+	r := read("1ABC234", time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC), 1)
+	key := appendPassageKey(nil, &r)
+	val := appendPassageValue(nil, &r)
+	for _, tt := range []struct {
+		name     string
+		key, val []byte
+	}{
+		{"empty value", key, nil},
+		{"truncated value", key, val[:len(val)-1]},
+		{"trailing bytes", key, append(append([]byte(nil), val...), 0)},
+		{"short key", key[:len(key)-1], val},
+		{"class code 6", key, append([]byte{6}, val[1:]...)},
+	} {
+		if _, err := decodePassage(r.PlateNorm, tt.key, tt.val); err == nil {
+			t.Errorf("%s: decode succeeded, want an error", tt.name)
+		}
+	}
+}
+
+// FuzzPassageCodec checks that every read survives encoding, and that
+// decoding arbitrary bytes fails cleanly.
+func FuzzPassageCodec(f *testing.F) {
+	f.Add("CAM-1/20261122T070000.123Z/1", "CAM-1", int64(1795330800123), "1-abc-234", "BE", 0.93, 2, "car", "s3://x", []byte{1, 2})
+	f.Add("x", "", int64(-1), "zz", "", -1.0, -1, "", "", []byte{})
+	f.Fuzz(func(t *testing.T, readID, camera string, ms int64, plateRead, country string,
+		conf float64, lane int, class, image string, junk []byte) {
+		norm, ok := plate.Normalize(plateRead)
+		if !ok || readID == "" || math.IsNaN(conf) || ms < -1e15 || ms > 1e15 {
+			return
+		}
+		want := plate.Read{ReadID: readID, CameraID: camera, TS: time.UnixMilli(ms).UTC(),
+			Plate: plateRead, PlateNorm: norm, Country: country, Confidence: conf, Lane: lane,
+			VehicleClass: class, ImageRef: image}
+		key := appendPassageKey(nil, &want)
+		got, err := decodePassage(norm, key, appendPassageValue(nil, &want))
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("\ngot  %+v\nwant %+v", got, want)
+		}
+		_, _ = decodePassage(norm, key, junk)
+		_, _ = decodeEvent(Hits, 1, junk)
+	})
+}
+
+// TestPassageKeyIdentity checks that a passage key is a function of read id,
+// plate and capture time (to the ms) only.
+func TestPassageKeyIdentity(t *testing.T) {
+	base := read("1ABC234", time.Date(2026, 11, 22, 7, 0, 0, 123e6, time.UTC), 1)
+	tests := []struct {
+		name   string
+		change func(r *plate.Read)
+		same   bool
+	}{
+		{"same read", func(r *plate.Read) {}, true},
+		{"other fields", func(r *plate.Read) { r.CameraID, r.Confidence, r.Lane, r.ImageRef = "x", 0.1, 3, "y" }, true},
+		{"sub-millisecond", func(r *plate.Read) { r.TS = r.TS.Add(999 * time.Microsecond) }, true},
+		{"other read id", func(r *plate.Read) { r.ReadID += "x" }, false},
+		{"other millisecond", func(r *plate.Read) { r.TS = r.TS.Add(time.Millisecond) }, false},
+		{"other plate", func(r *plate.Read) { r.PlateNorm = "1ABC235" }, false},
+	}
+	want := appendPassageKey(nil, &base)
+	for _, tt := range tests {
+		r := base
+		tt.change(&r)
+		if got := appendPassageKey(nil, &r); bytes.Equal(got, want) != tt.same {
+			t.Errorf("%s: key %x, base key %x; want equal = %v", tt.name, got, want, tt.same)
+		}
+	}
+	// The key is appended after dst's bytes, without allocating when dst has room.
+	dst := append(make([]byte, 0, 256), "prefix"...)
+	if got := appendPassageKey(dst, &base); string(got[:6]) != "prefix" || !bytes.Equal(got[6:], want) {
+		t.Errorf("appendPassageKey(prefix) = %q, want prefix then %x", got, want)
+	}
+	if n := testing.AllocsPerRun(100, func() { appendPassageKey(dst, &base) }); n != 0 {
+		t.Errorf("appendPassageKey allocates %v times, want 0", n)
+	}
+}

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/anpr/anpr/plate"
+)
+
+// PassageQuery selects the passages of one plate in a time range.
+type PassageQuery struct {
+	Plate    string    // normalized plate (plate.Normalize); required
+	From, To time.Time // capture times [From, To); zero means unbounded
+	After    string    // cursor returned by the previous page; "" for the first
+	Limit    int       // page size; ≤ 0 means DefaultLimit
+}
+
+// cursorCheckLen is the length of the check that binds a passage cursor to
+// its plate; it catches tampering and reuse across plates, not a determined
+// forger (it is not a MAC), and a forged cursor only moves within the plate.
+const cursorCheckLen = 4
+
+// Passages returns up to q.Limit passages of q.Plate captured in [q.From,
+// q.To), in time order (ties by read id hash), after cursor q.After, and the
+// cursor of the next page ("" when there is none). It is one range scan.
+// Safe for concurrent use.
+func (s *Store) Passages(q PassageQuery) ([]plate.Read, string, error) {
+	if !validNorm(q.Plate) {
+		return nil, "", fmt.Errorf("passages: plate is not a normalized plate: %w", errInvalid)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	prefix := appendPlatePrefix(make([]byte, 0, maxPKeyLn), q.Plate)
+	start := prefix
+	if !q.From.IsZero() {
+		start = appendTS(bytes.Clone(prefix), q.From)
+	}
+	if q.After != "" {
+		pos, err := parsePassageCursor(q.Plate, q.After)
+		if err != nil {
+			return nil, "", err
+		}
+		// The smallest key above the cursor's: every key of a plate has the
+		// same length.
+		next := append(append(bytes.Clone(prefix), pos...), 0)
+		if bytes.Compare(next, start) > 0 {
+			start = next
+		}
+	}
+	var end []byte // exclusive; nil = end of the plate
+	if !q.To.IsZero() {
+		end = appendTS(bytes.Clone(prefix), q.To)
+	}
+
+	if err := s.acquire(); err != nil {
+		return nil, "", err
+	}
+	defer s.closeMu.RUnlock()
+	var out []plate.Read
+	var next string
+	var lastPos [posLen]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Seek(start); it.Valid(); it.Next() {
+			item := it.Item()
+			key := item.Key()
+			if end != nil && bytes.Compare(key, end) >= 0 {
+				break
+			}
+			if len(out) == limit {
+				next = passageCursor(q.Plate, lastPos[:])
+				break
+			}
+			err := item.Value(func(val []byte) error {
+				r, err := decodePassage(q.Plate, key, val)
+				out = append(out, r)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("passage %x: %w", key[len(prefix):], err)
+			}
+			copy(lastPos[:], key[len(prefix):])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("passages: %w", err)
+	}
+	return out, next, nil
+}
+
+// A passage cursor is base64url of the last passage's position (capture time
+// and read id hash, as in its key) and a check of plate and position.
+func passageCursor(norm string, pos []byte) string {
+	b := make([]byte, 0, posLen+cursorCheckLen)
+	b = append(b, pos...)
+	b = binary.BigEndian.AppendUint32(b, cursorCheck(norm, pos))
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func parsePassageCursor(norm, c string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) != posLen+cursorCheckLen {
+		return nil, ErrBadCursor
+	}
+	pos := b[:posLen]
+	if binary.BigEndian.Uint32(b[posLen:]) != cursorCheck(norm, pos) {
+		return nil, ErrBadCursor
+	}
+	return pos, nil
+}
+
+func cursorCheck(norm string, pos []byte) uint32 {
+	var d xxhash.Digest
+	d.Reset()
+	d.WriteString(norm)
+	d.Write(pos)
+	return uint32(d.Sum64())
+}

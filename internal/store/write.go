@@ -1,0 +1,347 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/anpr/anpr/plate"
+)
+
+// Batch is what one Write stores.
+type Batch struct {
+	Reads []plate.Read
+	Hits  []Event // appended to the Hits log
+}
+
+// WriteResult counts what a Write did.
+type WriteResult struct {
+	// Passages counts the reads written. A read already stored (a replay, a
+	// gateway retry) is written again over itself and counted here too: the
+	// store does not look it up.
+	Passages int
+	// Duplicates counts the reads skipped because the same read (read id,
+	// plate, capture time) came earlier in the same batch.
+	Duplicates int
+	// Expired counts the reads skipped because capture time + retention is
+	// already past. Hits past retention are dropped too, uncounted.
+	Expired int
+	// Hits counts the hits appended to the log: their id was new.
+	Hits int
+	// KnownHits counts the hits skipped because their id is already in the
+	// log or came earlier in the batch.
+	KnownHits int
+}
+
+// maxConflictRetries bounds the retries of a transaction that lost a race
+// with a concurrent Write of the same hit id.
+const maxConflictRetries = 10
+
+// errInvalid marks a batch the store cannot key; callers validate reads first
+// (SPEC §3), so this is a bug upstream.
+var errInvalid = errors.New("invalid")
+
+// Write stores b and returns once Badger has it (synced to disk unless
+// Options.NoSync). Each read is written under its key without a lookup, so a
+// read written again overwrites itself with the same bytes; a read that
+// appears earlier in b, or that is past retention, is skipped. A hit whose id
+// is new is appended to the log with the next sequence; a hit whose id is
+// already there (or earlier in b), or that is past retention, is skipped.
+//
+// A batch is one Badger transaction unless it is larger than about 1 MiB or
+// 4096 entries; it is then split, the hits going with the last reads. A
+// crash between two of its transactions may store reads without their hits:
+// the caller, whose offsets are not committed, writes the batch again and the
+// hits are appended then. On error the result counts what was committed
+// before it. Safe for concurrent use.
+func (s *Store) Write(b *Batch) (WriteResult, error) {
+	start := time.Now()
+	res, err := s.write(b, start)
+	s.m.passages.Add(float64(res.Passages))
+	s.m.duplicates.Add(float64(res.Duplicates))
+	s.m.expired.Add(float64(res.Expired))
+	s.m.hits.Add(float64(res.Hits))
+	s.m.knownHits.Add(float64(res.KnownHits))
+	if err != nil {
+		s.m.errors.Inc()
+		return res, fmt.Errorf("write batch: %w", err)
+	}
+	s.m.writeSeconds.Observe(time.Since(start).Seconds())
+	return res, nil
+}
+
+func (s *Store) write(b *Batch, now time.Time) (WriteResult, error) {
+	var res WriteResult
+	if err := validate(b); err != nil {
+		return res, err
+	}
+	if err := s.acquire(); err != nil {
+		return res, err
+	}
+	defer s.closeMu.RUnlock()
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	nowSec := uint64(now.Unix())
+	reads := sc.keep(b.Reads, s.retention, nowSec, &res)
+	for i, c := range split(reads, b.Hits) {
+		passages, hits, known, err := s.commitWithRetry(sc, &c, nowSec)
+		res.Passages += passages
+		res.Hits += hits
+		res.KnownHits += known
+		if err != nil {
+			return res, fmt.Errorf("transaction %d: %w", i, err)
+		}
+	}
+	return res, nil
+}
+
+func validate(b *Batch) error {
+	var errs []error
+	for i := range b.Reads {
+		r := &b.Reads[i]
+		if r.ReadID == "" {
+			errs = append(errs, fmt.Errorf("read %d: empty read id: %w", i, errInvalid))
+		}
+		if !validNorm(r.PlateNorm) {
+			errs = append(errs, fmt.Errorf("read %d: plate_norm is not a normalized plate: %w", i, errInvalid))
+		}
+	}
+	for i := range b.Hits {
+		if e := &b.Hits[i]; e.ID == "" || e.TS.IsZero() {
+			errs = append(errs, fmt.Errorf("hit %d: empty id or capture time: %w", i, errInvalid))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// scratch is what a Write needs besides the batch: the reads it keeps, and
+// the keys, values and entries of the transaction being built. Transactions
+// are bounded (maxTxnBytes, maxTxnEntries), so a scratch stays under a few MiB
+// and is pooled: a batch of 1000 reads needs about 300 KB.
+type scratch struct {
+	reads   []*plate.Read          // kept, in batch order
+	seen    map[readIdent]struct{} // identities of reads
+	buf     []byte
+	entries []badger.Entry
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// maxPooledReads bounds the map and slice a pooled scratch keeps: clearing a
+// map costs its capacity, which a rare huge batch should not leave behind.
+const maxPooledReads = 4 * maxTxnEntries
+
+// readIdent is a read's identity, which its passage key encodes.
+type readIdent struct {
+	readID, plate string
+	ms            int64
+}
+
+// keep returns the reads of reads to write: not past retention and not
+// earlier in reads. It counts the others in res.
+func (sc *scratch) keep(reads []plate.Read, retention time.Duration, nowSec uint64, res *WriteResult) []*plate.Read {
+	if sc.seen == nil {
+		sc.seen = make(map[readIdent]struct{}, len(reads))
+	}
+	for i := range reads {
+		r := &reads[i]
+		if expiresAt(r.TS, retention) <= nowSec {
+			res.Expired++
+			continue
+		}
+		id := readIdent{r.ReadID, r.PlateNorm, r.TS.UnixMilli()}
+		if _, dup := sc.seen[id]; dup {
+			res.Duplicates++
+			continue
+		}
+		sc.seen[id] = struct{}{}
+		sc.reads = append(sc.reads, r)
+	}
+	return sc.reads
+}
+
+// set appends an entry of key and value, slices of sc.buf. A slice taken from
+// buf stays valid when a later append moves buf: the old array is kept alive
+// and never written again.
+func (sc *scratch) set(key, val []byte, exp uint64) {
+	sc.entries = append(sc.entries, badger.Entry{Key: key, Value: val, ExpiresAt: exp})
+}
+
+// reset empties sc for the next transaction; Badger keeps no reference to
+// keys, values or entries once Commit has returned.
+func (sc *scratch) reset() {
+	sc.buf = sc.buf[:0]
+	clear(sc.entries) // drop Badger's versioned keys
+	sc.entries = sc.entries[:0]
+}
+
+func (sc *scratch) release() {
+	sc.reset()
+	if len(sc.reads) > maxPooledReads {
+		sc.reads, sc.seen = nil, nil
+	}
+	clear(sc.reads) // drop the pointers into the batch
+	sc.reads = sc.reads[:0]
+	clear(sc.seen)
+	scratchPool.Put(sc)
+}
+
+// tail returns buf[n:] with its capacity cut, so appends to buf never
+// write into it.
+func tail(buf []byte, n int) []byte { return buf[n:len(buf):len(buf)] }
+
+// chunk is what one transaction writes.
+type chunk struct {
+	reads  []*plate.Read
+	events []Event // appended to the Hits log
+}
+
+// split cuts reads and events into transactions of at most about maxTxnBytes
+// or maxTxnEntries entries, in order: the events go with the last reads as far
+// as they fit, so a batch of 1000 reads and their hits is one transaction and
+// one disk sync.
+func split(reads []*plate.Read, evs []Event) []chunk {
+	var cs []chunk
+	ri, ei := 0, 0 // start of the current chunk in reads and in evs
+	n, size := 0, 0
+	add := func(i, j, sz int) { // before adding reads[i] or evs[j], of size sz
+		if n > 0 && (size+sz > maxTxnBytes || n >= maxTxnEntries) {
+			cs = append(cs, chunk{reads[ri:i], evs[ei:j]})
+			ri, ei, n, size = i, j, 0, 0
+		}
+		n++
+		size += sz
+	}
+	for i, r := range reads {
+		add(i, 0, readSize(r))
+	}
+	for j := range evs {
+		add(len(reads), j, eventSize(&evs[j]))
+	}
+	if n > 0 {
+		cs = append(cs, chunk{reads[ri:], evs[ei:]})
+	}
+	return cs
+}
+
+// readSize estimates the bytes of a read's key and value.
+func readSize(r *plate.Read) int {
+	return 32 + len(r.PlateNorm) + len(r.Plate) + len(r.ReadID) + len(r.CameraID) +
+		len(r.Country) + len(r.ImageRef) + len(r.VehicleClass)
+}
+
+// eventSize estimates the bytes of an event's keys and values.
+func eventSize(e *Event) int {
+	return 40 + 2*len(e.ID) + len(e.ReadID) + len(e.JSON)
+}
+
+func (s *Store) commitWithRetry(sc *scratch, c *chunk, nowSec uint64) (passages, hits, known int, err error) {
+	for attempt := 0; ; attempt++ {
+		passages, hits, known, err = s.commit(sc, c, nowSec)
+		sc.reset()
+		if !errors.Is(err, badger.ErrConflict) || attempt == maxConflictRetries {
+			return passages, hits, known, err
+		}
+	}
+}
+
+// commit writes c in one transaction and returns the passages and hits it
+// wrote and the hits it skipped as known. Passages are blind sets: their key
+// is the read's identity, so there is nothing to look up. Each event id is
+// looked up in the transaction; if a concurrent Write stores one of them
+// after this transaction began, Badger's conflict detection fails the commit
+// with ErrConflict and the caller retries. Sequences are assigned under
+// seqMu, held until the commit returns, so they become visible in order; the
+// lookups run before it is taken.
+func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (passages, hits, known int, err error) {
+	for _, r := range c.reads {
+		n := len(sc.buf)
+		sc.buf = appendPassageKey(sc.buf, r)
+		key := tail(sc.buf, n)
+		n = len(sc.buf)
+		sc.buf = appendPassageValue(sc.buf, r)
+		sc.set(key, tail(sc.buf, n), expiresAt(r.TS, s.retention))
+	}
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+
+	type fresh struct {
+		e     *Event
+		exp   uint64
+		idKey []byte
+	}
+	var news []fresh
+	var inChunk map[string]bool // id keys of news; Get does not see them
+	if len(c.events) > 1 {
+		inChunk = make(map[string]bool, len(c.events))
+	}
+	for i := range c.events {
+		e := &c.events[i]
+		exp := expiresAt(e.TS, s.retention)
+		if exp <= nowSec {
+			continue
+		}
+		n := len(sc.buf)
+		sc.buf = appendEventIDKey(sc.buf, Hits, e.ID)
+		idKey := tail(sc.buf, n)
+		if inChunk[string(idKey)] {
+			known++
+			continue
+		}
+		_, err := txn.Get(idKey)
+		if err == nil {
+			known++
+			continue
+		}
+		if !errors.Is(err, badger.ErrKeyNotFound) {
+			return 0, 0, 0, err
+		}
+		news = append(news, fresh{e, exp, idKey})
+		if inChunk != nil {
+			inChunk[string(idKey)] = true
+		}
+	}
+
+	var seq uint64
+	if len(news) > 0 {
+		s.seqMu.Lock()
+		defer s.seqMu.Unlock()
+		seq = s.lastSeq[Hits].Load()
+		for _, f := range news {
+			seq++
+			n := len(sc.buf)
+			sc.buf = appendEventKey(sc.buf, Hits, seq)
+			evKey := tail(sc.buf, n)
+			n = len(sc.buf)
+			sc.buf = appendEventValue(sc.buf, f.e)
+			sc.set(evKey, tail(sc.buf, n), f.exp)
+			n = len(sc.buf)
+			sc.buf = binary.BigEndian.AppendUint64(sc.buf, seq)
+			sc.set(f.idKey, tail(sc.buf, n), f.exp)
+		}
+		// The high-water mark never expires; see recoverSeqs.
+		n := len(sc.buf)
+		sc.buf = append(sc.buf, prefixSeq, byte(Hits))
+		key := tail(sc.buf, n)
+		n = len(sc.buf)
+		sc.buf = binary.BigEndian.AppendUint64(sc.buf, seq)
+		sc.set(key, tail(sc.buf, n), 0)
+	}
+	for i := range sc.entries {
+		if err := txn.SetEntry(&sc.entries[i]); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return 0, 0, 0, err
+	}
+	if len(news) > 0 {
+		s.lastSeq[Hits].Store(seq)
+		s.wake(Hits)
+	}
+	return len(c.reads), len(news), known, nil
+}
