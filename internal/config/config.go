@@ -250,7 +250,7 @@ const (
 
 // Route policies.
 const (
-	RouteEach  = "each"
+	RouteEach    = "each"
 	RouteHighest = "highest"
 )
 
