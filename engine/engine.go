@@ -239,5 +239,9 @@ func (e *Engine) Close() error {
 	if !e.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	return errors.Join(e.hits.Close(), e.gateway.Close(), e.store.Close())
+	var apiErr error
+	if e.api != nil {
+		apiErr = e.api.Close()
+	}
+	return errors.Join(apiErr, e.hits.Close(), e.gateway.Close(), e.store.Close())
 }

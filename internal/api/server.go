@@ -134,6 +134,18 @@ func (s *Server) Serve(ctx context.Context) error {
 	return err
 }
 
+// Close releases the listener of a server that never served; after Serve
+// it is a no-op.
+func (s *Server) Close() error {
+	if s.ln == nil {
+		return nil
+	}
+	if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
 type route struct {
 	method, pattern string
 	// roles that may call it; nil means open to anyone (health, metrics).

@@ -1,0 +1,195 @@
+package sectioncontrol
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/anpr/anpr/plate"
+)
+
+// propConfig has schedules crossing the autumn daylight-saving change and a
+// class limit, so the property tests cover every limit rule.
+func propConfig(t *testing.T) Config {
+	loc, err := time.LoadLocation("Europe/Brussels")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := benchConfig()
+	s := &cfg.Sections[0]
+	s.Location = loc
+	s.LengthM = 2000
+	s.Schedule = []Window{
+		{From: 2 * time.Hour, To: 2*time.Hour + 30*time.Minute, LimitKmh: 100},
+		{From: 2*time.Hour + 45*time.Minute, To: 3 * time.Hour, LimitKmh: 90},
+		{From: 23 * time.Hour, To: 2*time.Hour + 10*time.Minute, LimitKmh: 110},
+	}
+	cfg.Cameras[3].Certificate.ValidUntil = time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC)
+	return cfg
+}
+
+// traffic returns random reads around the 2026 autumn DST change: plates
+// passing once or twice, with duplicate reads at both ends, missing reads,
+// trucks and cars, speeds from 40 to 300 km/h over 2000 m.
+func traffic(rng *rand.Rand, vehicles int) []plate.Read {
+	t0 := time.Date(2026, 10, 25, 0, 0, 0, 0, time.UTC)
+	var reads []plate.Read
+	add := func(cam string, ts time.Time, p, class string) {
+		r := benchRead(cam, ts, p)
+		r.ReadID = fmt.Sprintf("%s/%d/%d", cam, ts.UnixMilli(), len(reads))
+		r.VehicleClass = class
+		reads = append(reads, r)
+	}
+	for i := range vehicles {
+		p := fmt.Sprintf("R%03d", i%40)
+		te := t0.Add(time.Duration(rng.Int64N(int64(2 * time.Hour))))
+		classes := [2]string{plate.ClassCar, plate.ClassTruck}
+		ce, cx := classes[rng.IntN(2)], classes[rng.IntN(2)]
+		travel := time.Duration(2000 / (40 + rng.Float64()*260) * 3.6 * float64(time.Second)).Truncate(time.Millisecond)
+		if rng.IntN(10) > 0 {
+			for range 1 + rng.IntN(3) {
+				add([]string{"A1", "A2"}[rng.IntN(2)], te.Add(time.Duration(rng.Int64N(int64(20*time.Second)))), p, ce)
+			}
+		}
+		if rng.IntN(10) > 0 {
+			for range 1 + rng.IntN(3) {
+				add([]string{"B1", "B2"}[rng.IntN(2)], te.Add(travel+time.Duration(rng.Int64N(int64(20*time.Second)))), p, cx)
+			}
+		}
+	}
+	return reads
+}
+
+// feed runs reads through a new Tracker in batches of 2 and returns every
+// decision formatted, sorted.
+func feed(t *testing.T, cfg Config, reads []plate.Read) ([]string, []*Violation) {
+	tr, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var vs []*Violation
+	now := time.Unix(0, 0)
+	take := func(ds []Decision) {
+		for i := range ds {
+			s := formatDecision(&ds[i], false)
+			if v := ds[i].Violation; v != nil {
+				s += " " + v.ID
+				vs = append(vs, v)
+			}
+			got = append(got, s)
+		}
+	}
+	for i := range reads {
+		tr.Observe(&reads[i])
+		if i%2 == 1 {
+			now = now.Add(time.Millisecond)
+			take(tr.Advance(now))
+		}
+	}
+	now = now.Add(time.Millisecond)
+	take(tr.Advance(now))
+	take(tr.Advance(now.Add(time.Hour)))
+	if tr.Pending() != 0 && tr.Pending() > 40 {
+		t.Errorf("pending %d after the flush, want ≤ 40 (entries awaiting exits)", tr.Pending())
+	}
+	slices.Sort(got)
+	return got, vs
+}
+
+// TestShuffleWithinLateness: reads delayed by less than max_lateness give
+// exactly the decisions of capture order.
+func TestShuffleWithinLateness(t *testing.T) {
+	cfg := propConfig(t)
+	lateness := 2 * time.Minute
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		reads := traffic(rng, 1000)
+		slices.SortStableFunc(reads, func(a, b plate.Read) int { return a.TS.Compare(b.TS) })
+		want, _ := feed(t, cfg, reads)
+		type arrival struct {
+			at time.Time
+			r  plate.Read
+		}
+		as := make([]arrival, len(reads))
+		for i, r := range reads {
+			as[i] = arrival{r.TS.Add(time.Duration(rng.Int64N(int64(lateness)))), r}
+		}
+		slices.SortStableFunc(as, func(a, b arrival) int { return a.at.Compare(b.at) })
+		for i := range as {
+			reads[i] = as[i].r
+		}
+		got, _ := feed(t, cfg, reads)
+		if !slices.Equal(got, want) {
+			t.Fatalf("seed %d: shuffled decisions differ:\ngot  %q\nwant %q", seed, got, want)
+		}
+		if len(want) < 100 {
+			t.Fatalf("seed %d: only %d decisions: the traffic is too thin", seed, len(want))
+		}
+	}
+}
+
+// TestViolationsRecompute: every violation's corrected speed and limit can
+// be recomputed from its own evidence, here by brute force over every second
+// of the passage, independently of the Tracker's limit search.
+func TestViolationsRecompute(t *testing.T) {
+	cfg := propConfig(t)
+	s := cfg.Sections[0]
+	n := 0
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 2))
+		reads := traffic(rng, 1000)
+		slices.SortStableFunc(reads, func(a, b plate.Read) int { return a.TS.Compare(b.TS) })
+		_, vs := feed(t, cfg, reads)
+		for _, v := range vs {
+			n++
+			dur := v.Exit.TS.Sub(v.Entry.TS)
+			measured := s.LengthM / dur.Seconds() * 3.6
+			margin := 6.0
+			if measured > 100 {
+				margin = measured * 0.06
+			}
+			corrected := math.Floor(measured - margin)
+			limit := 0.0
+			for ts := v.Entry.TS; !ts.After(v.Exit.TS); ts = ts.Add(time.Second).Truncate(time.Second) {
+				limit = max(limit, bruteLimit(s, ts, v.Entry.VehicleClass, v.Exit.VehicleClass))
+			}
+			limit = max(limit, bruteLimit(s, v.Exit.TS, v.Entry.VehicleClass, v.Exit.VehicleClass))
+			if v.CorrectedKmh != corrected || v.LimitKmh != limit || !(corrected > limit) || v.ID != ViolationID(s.ID, v.Entry.ReadID, v.Exit.ReadID) {
+				t.Errorf("%s: got corrected %v limit %v (%s), recomputed corrected %v limit %v",
+					v.ID, v.CorrectedKmh, v.LimitKmh, v.LimitReason, corrected, limit)
+			}
+			if v.Entry.CameraID == "B2" || v.Exit.CameraID == "B2" && !v.Exit.TS.Before(cfg.Cameras[3].Certificate.ValidUntil) {
+				t.Errorf("%s: exit camera B2 without a valid certificate at %v", v.ID, v.Exit.TS)
+			}
+		}
+	}
+	if n < 50 {
+		t.Fatalf("only %d violations checked", n)
+	}
+}
+
+func bruteLimit(s Section, ts time.Time, a, b string) float64 {
+	l := s.LimitKmh
+	local := ts.In(s.Location)
+	tod := time.Duration(local.Hour())*time.Hour + time.Duration(local.Minute())*time.Minute + time.Duration(local.Second())*time.Second
+	inWindow := false
+	for _, w := range s.Schedule {
+		in := w.From <= tod && tod < w.To
+		if w.To <= w.From {
+			in = tod >= w.From || tod < w.To
+		}
+		if in && (!inWindow || w.LimitKmh > l) {
+			l, inWindow = w.LimitKmh, true
+		}
+	}
+	if a == b {
+		if cl, ok := s.ClassLimits[a]; ok {
+			l = min(l, cl)
+		}
+	}
+	return l
+}

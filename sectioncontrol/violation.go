@@ -1,0 +1,139 @@
+package sectioncontrol
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/anpr/anpr/plate"
+)
+
+// Violation is an average-speed violation with its evidence (SPEC §6). Every
+// number can be recomputed from the reads: MeasuredKmh from LengthM and the
+// two capture times, CorrectedKmh with the Tolerance, LimitKmh from the
+// section's limits over the passage.
+type Violation struct {
+	ID           string // "v_" + ViolationID
+	SectionID    string
+	Plate        string // normalized
+	Country      string // of either read; empty when neither has one
+	VehicleClass string // the class both reads carry, else "unknown"
+	Entry, Exit  plate.Read
+	LengthM      float64
+	DurationMs   int64
+	MeasuredKmh  float64 // exact; rounded to 2 decimals in JSON
+	MarginKmh    float64 // exact; rounded to 2 decimals in JSON
+	CorrectedKmh float64 // floor(MeasuredKmh − MarginKmh)
+	LimitKmh     float64
+	LimitReason  string // "base", "class:truck" or "schedule:06:00-19:00"
+	Tolerance    Tolerance
+	// EntryCertificate and ExitCertificate are the cameras' metrology
+	// certificate ids, valid at their reads' capture times.
+	EntryCertificate, ExitCertificate string
+	DetectedAt                        time.Time // processing time of the decision
+}
+
+// ViolationID is the stable violation id of a pair: "v_" and 16 hex digits
+// of xxhash64 over section id, entry read_id and exit read_id, each followed
+// by a zero byte. A replayed pair gets the same id.
+func ViolationID(sectionID, entryReadID, exitReadID string) string {
+	var d xxhash.Digest
+	d.Reset()
+	for _, s := range []string{sectionID, entryReadID, exitReadID} {
+		d.WriteString(s)
+		d.Write([]byte{0})
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], d.Sum64())
+	return "v_" + hex.EncodeToString(b[:])
+}
+
+func (t *Tracker) violation(s *section, key plateKey, e, x *ev, measured, margin, corrected, limit float64, why string, now time.Time) *Violation {
+	v := &Violation{
+		SectionID:        s.ID,
+		Plate:            key.String(),
+		VehicleClass:     plate.ClassUnknown,
+		Entry:            t.read(e, key),
+		Exit:             t.read(x, key),
+		LengthM:          s.LengthM,
+		DurationMs:       x.ms - e.ms,
+		MeasuredKmh:      measured,
+		MarginKmh:        margin,
+		CorrectedKmh:     corrected,
+		LimitKmh:         limit,
+		LimitReason:      why,
+		Tolerance:        s.Tolerance,
+		EntryCertificate: t.certs[e.cam].ID,
+		ExitCertificate:  t.certs[x.cam].ID,
+		DetectedAt:       now.UTC(),
+	}
+	v.ID = ViolationID(s.ID, v.Entry.ReadID, v.Exit.ReadID)
+	v.Country = v.Entry.Country
+	if v.Country == "" {
+		v.Country = v.Exit.Country
+	}
+	if e.class == x.class {
+		v.VehicleClass = classes[e.class]
+	}
+	return v
+}
+
+// AppendJSON appends v as SPEC §6 JSON. It is safe for concurrent use.
+func (v *Violation) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"violation_id":`...)
+	dst = appendString(dst, v.ID)
+	dst = append(dst, `,"section_id":`...)
+	dst = appendString(dst, v.SectionID)
+	dst = append(dst, `,"plate":`...)
+	dst = appendString(dst, v.Plate)
+	dst = append(dst, `,"country":`...)
+	dst = appendString(dst, v.Country)
+	dst = append(dst, `,"vehicle_class":`...)
+	dst = appendString(dst, v.VehicleClass)
+	dst = append(dst, `,"entry":`...)
+	dst = plate.AppendJSON(dst, &v.Entry)
+	dst = append(dst, `,"exit":`...)
+	dst = plate.AppendJSON(dst, &v.Exit)
+	dst = append(dst, `,"length_m":`...)
+	dst = appendFloat(dst, v.LengthM)
+	dst = append(dst, `,"duration_s":`...)
+	dst = appendFloat(dst, float64(v.DurationMs)/1000)
+	dst = append(dst, `,"measured_kmh":`...)
+	dst = appendFloat(dst, round2(v.MeasuredKmh))
+	dst = append(dst, `,"margin_kmh":`...)
+	dst = appendFloat(dst, round2(v.MarginKmh))
+	dst = append(dst, `,"corrected_kmh":`...)
+	dst = appendFloat(dst, v.CorrectedKmh)
+	dst = append(dst, `,"limit_kmh":`...)
+	dst = appendFloat(dst, v.LimitKmh)
+	dst = append(dst, `,"limit_reason":`...)
+	dst = appendString(dst, v.LimitReason)
+	dst = append(dst, `,"tolerance":`...)
+	dst = appendString(dst, v.Tolerance.Name)
+	dst = append(dst, `,"certificates":{"entry":`...)
+	dst = appendString(dst, v.EntryCertificate)
+	dst = append(dst, `,"exit":`...)
+	dst = appendString(dst, v.ExitCertificate)
+	dst = append(dst, `},"detected_at":"`...)
+	dst = v.DetectedAt.UTC().AppendFormat(dst, plate.TimeFormat)
+	return append(dst, `"}`...)
+}
+
+// round2 rounds for display only; decisions use the exact values.
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
+
+func appendFloat(dst []byte, f float64) []byte {
+	return strconv.AppendFloat(dst, f, 'f', -1, 64)
+}
+
+// appendString appends s as a JSON string. Violations are rare: the
+// standard encoder is fast enough.
+func appendString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return append(dst, b...)
+}
