@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Reason codes of a rejected record. They are the DLQ "anpr-error" header
@@ -83,22 +85,25 @@ const (
 // are reported in the order above, the first one only. Decode does not check
 // the capture time against the clock: call CheckTime.
 //
-// The strings in r share one copy of data (one allocation), and PlateNorm
-// costs a second one unless the plate is already normalized: keeping any
-// string of r keeps that copy alive. Decode is safe for concurrent use with
-// different r.
+// The strings of r share one allocation, which holds them and nothing else
+// of data; r does not refer to data. Decode is safe for concurrent use with
+// different r, and data must not change during the call.
 func Decode(data []byte, r *Read) error {
 	if len(data) > MaxRecordBytes {
 		return &DecodeError{Reason: ReasonTooLarge,
 			Detail: fmt.Sprintf("record has %d bytes, limit %d", len(data), MaxRecordBytes)}
 	}
-	s := string(data)
+	// s reads data in place: fill copies the strings r keeps, nothing else
+	// of data is copied, and nothing refers to s after this call
+	// (TestDecodeCopies; `go build -gcflags=-m` says s does not escape fill).
+	s := unsafe.String(unsafe.SliceData(data), len(data))
 	var f [numFields]token
 	if off, code := scanRecord(s, &f); code != synOK {
 		return syntaxError(off, code)
 	}
-	*r = Read{Confidence: -1, Lane: -1, VehicleClass: ClassUnknown}
-	return fill(s, &f, r)
+	var err error
+	*r, err = fill(s, &f)
+	return err
 }
 
 // CheckTime returns a future_ts *DecodeError when r's capture time is more
@@ -112,65 +117,95 @@ func (r *Read) CheckTime(now time.Time) error {
 	return nil
 }
 
-// fill validates the scanned fields into r.
-func fill(s string, f *[numFields]token, r *Read) error {
-	var err error
+// keptFields are the fields whose strings a Read keeps (copies).
+var keptFields = [...]int{fReadID, fCameraID, fPlate, fImageRef}
+
+// fill validates the scanned fields of s into a Read. Its result lives on
+// the stack until Decode copies it to the caller's Read, so that setting its
+// fields needs no write barriers.
+func fill(s string, f *[numFields]token) (r Read, err error) {
+	r = Read{Confidence: -1, Lane: -1, VehicleClass: ClassUnknown}
+
+	// The strings r keeps are copied to one allocation, b, which has room
+	// for them all: unescaped they are no longer than in s, nor PlateNorm
+	// than Plate. b is local so that writing to it needs no write barrier.
+	plate := f[fPlate].end - f[fPlate].start
+	var b strings.Builder
+	b.Grow(f[fReadID].end - f[fReadID].start + f[fCameraID].end - f[fCameraID].start +
+		plate + min(plate, MaxLen) + f[fImageRef].end - f[fImageRef].start)
+	var kept [numFields]string
+	for _, k := range keptFields {
+		t := &f[k]
+		if t.kind != '"' {
+			continue // absent, null or not a string: checked below
+		}
+		n := b.Len()
+		if t.flags&flEsc == 0 {
+			b.WriteString(s[t.start:t.end])
+		} else {
+			unescapeTo(&b, s[t.start:t.end])
+		}
+		kept[k] = b.String()[n:]
+	}
+
+	if err := text(&f[fReadID], kept[fReadID], "read_id", MaxReadIDLen); err != nil {
+		return r, err
+	}
+	r.ReadID = kept[fReadID]
+	if err := text(&f[fCameraID], kept[fCameraID], "camera_id", MaxCameraIDLen); err != nil {
+		return r, err
+	}
+	r.CameraID = kept[fCameraID]
+
+	t := &f[fTS]
+	if err := required(t, "ts"); err != nil {
+		return r, err
+	}
 	var ok bool
-	if r.ReadID, ok, err = text(s, f[fReadID], "read_id", MaxReadIDLen); err != nil {
-		return err
-	} else if !ok {
-		return missing("read_id")
-	}
-	if r.CameraID, ok, err = text(s, f[fCameraID], "camera_id", MaxCameraIDLen); err != nil {
-		return err
-	} else if !ok {
-		return missing("camera_id")
+	if r.TS, ok = parseTime(t.view(s)); !ok {
+		return r, invalid("ts", "ts must be an RFC 3339 time between years 0000 and 9999, like 2026-11-22T07:00:00.123Z")
 	}
 
-	ts, ok, err := stringField(s, f[fTS], "ts")
-	if err != nil {
-		return err
-	} else if !ok {
-		return missing("ts")
+	t = &f[fPlate]
+	if err := required(t, "plate"); err != nil {
+		return r, err
 	}
-	if r.TS, ok = parseTime(ts); !ok {
-		return invalid("ts", "ts must be an RFC 3339 time between years 0000 and 9999, like 2026-11-22T07:00:00.123Z")
-	}
-
-	if r.Plate, ok, err = stringField(s, f[fPlate], "plate"); err != nil {
-		return err
-	} else if !ok {
-		return missing("plate")
-	}
-	if r.PlateNorm, ok = Normalize(r.Plate); !ok {
-		var buf [64]byte
-		n := len(AppendNormalized(buf[:0], r.Plate))
+	r.Plate = kept[fPlate]
+	var norm [MaxLen]byte
+	n, clean := normalizeInto(&norm, r.Plate)
+	if n < MinLen || n > MaxLen {
 		unit := "characters"
 		if n == 1 {
 			unit = "character"
 		}
-		return invalid("plate", fmt.Sprintf("plate has %d %s after normalizing, need %d..%d", n, unit, MinLen, MaxLen))
+		return r, invalid("plate", fmt.Sprintf("plate has %d %s after normalizing, need %d..%d", n, unit, MinLen, MaxLen))
+	}
+	r.PlateNorm = r.Plate
+	if !clean {
+		b.Write(norm[:n])
+		r.PlateNorm = b.String()[b.Len()-n:]
 	}
 
-	country, _, err := stringField(s, f[fCountry], "country")
-	if err != nil {
-		return err
-	}
-	if country != "" {
-		i, j := letter(country, 0), letter(country, 1)
-		if len(country) != 2 || i < 0 || j < 0 {
-			return invalid("country", "country must be an ISO 3166-1 alpha-2 code (two letters) or empty")
+	if t = &f[fCountry]; t.kind != 0 && t.kind != 'n' {
+		if t.kind != '"' {
+			return r, invalid("country", "country must be a string")
 		}
-		r.Country = countryCodes[(i*26+j)*2:][:2]
+		if country := t.view(s); country != "" {
+			i, j := letter(country, 0), letter(country, 1)
+			if len(country) != 2 || i < 0 || j < 0 {
+				return r, invalid("country", "country must be an ISO 3166-1 alpha-2 code (two letters) or empty")
+			}
+			r.Country = countryCodes[(i*26+j)*2:][:2]
+		}
 	}
 
-	if t := f[fConfidence]; t.kind != 0 && t.kind != 'n' {
+	if t = &f[fConfidence]; t.kind != 0 && t.kind != 'n' {
 		if t.kind != '0' {
-			return invalid("confidence", "confidence must be a number")
+			return r, invalid("confidence", "confidence must be a number")
 		}
 		c, err := parseFloat(s[t.start:t.end])
 		if err != nil || !(c >= 0 && c <= 1) {
-			return invalid("confidence", "confidence must be between 0 and 1")
+			return r, invalid("confidence", "confidence must be between 0 and 1")
 		}
 		if c == 0 {
 			c = 0 // -0 is 0
@@ -178,69 +213,68 @@ func fill(s string, f *[numFields]token, r *Read) error {
 		r.Confidence = c
 	}
 
-	if t := f[fLane]; t.kind != 0 && t.kind != 'n' {
+	if t = &f[fLane]; t.kind != 0 && t.kind != 'n' {
 		if t.kind != '0' {
-			return invalid("lane", "lane must be a number")
+			return r, invalid("lane", "lane must be a number")
 		}
 		if r.Lane, ok = parseLane(s[t.start:t.end]); !ok {
-			return invalid("lane", "lane must be an integer >= 0")
+			return r, invalid("lane", "lane must be an integer >= 0")
 		}
 	}
 
-	class, _, err := stringField(s, f[fVehicleClass], "vehicle_class")
-	if err != nil {
-		return err
-	}
-	if class != "" {
-		if r.VehicleClass = internClass(class); r.VehicleClass == "" {
-			return invalid("vehicle_class", "vehicle_class must be one of car, van, truck, bus, motorcycle, unknown")
+	if t = &f[fVehicleClass]; t.kind != 0 && t.kind != 'n' {
+		if t.kind != '"' {
+			return r, invalid("vehicle_class", "vehicle_class must be a string")
+		}
+		if class := t.view(s); class != "" {
+			if r.VehicleClass = internClass(class); r.VehicleClass == "" {
+				return r, invalid("vehicle_class", "vehicle_class must be one of car, van, truck, bus, motorcycle, unknown")
+			}
 		}
 	}
 
-	if r.ImageRef, _, err = stringField(s, f[fImageRef], "image_ref"); err != nil {
-		return err
-	}
-	if len(r.ImageRef) > MaxImageRefLen { // bytes ≥ characters: count only then
-		if n, _ := textLen(r.ImageRef); n > MaxImageRefLen {
-			return invalid("image_ref", fmt.Sprintf("image_ref has %d characters, limit %d", n, MaxImageRefLen))
+	if t = &f[fImageRef]; t.kind != 0 && t.kind != 'n' {
+		if t.kind != '"' {
+			return r, invalid("image_ref", "image_ref must be a string")
+		}
+		r.ImageRef = kept[fImageRef]
+		if len(r.ImageRef) > MaxImageRefLen { // bytes ≥ characters: count only then
+			if n, _ := textLen(r.ImageRef); n > MaxImageRefLen {
+				return r, invalid("image_ref", fmt.Sprintf("image_ref has %d characters, limit %d", n, MaxImageRefLen))
+			}
 		}
 	}
-	return nil
+	return r, nil
 }
 
-// stringField returns the string value of t; ok is false when t is absent or
-// null.
-func stringField(s string, t token, name string) (v string, ok bool, err error) {
+// required returns the error for a required field t that is not a string.
+func required(t *token, name string) error {
 	switch t.kind {
-	case 0, 'n':
-		return "", false, nil
 	case '"':
-		v = s[t.start:t.end]
-		if t.flags&flEsc != 0 {
-			v = unescape(v)
-		}
-		return v, true, nil
+		return nil
+	case 0, 'n':
+		return missing(name)
 	}
-	return "", false, invalid(name, name+" must be a string")
+	return invalid(name, name+" must be a string")
 }
 
-// text returns an identifier of 1..max characters without control characters.
-func text(s string, t token, name string, max int) (string, bool, error) {
-	s, ok, err := stringField(s, t, name)
-	if !ok || err != nil {
-		return s, ok, err
+// text checks the required identifier t, whose value is v: 1..max
+// characters and no control character.
+func text(t *token, v, name string, max int) error {
+	if err := required(t, name); err != nil {
+		return err
 	}
-	n, ctrl := len(s), false
+	n, ctrl := len(v), false
 	if t.flags&flNotPlain != 0 {
-		n, ctrl = textLen(s)
+		n, ctrl = textLen(v)
 	}
 	switch {
 	case n < 1 || n > max:
-		return "", false, invalid(name, fmt.Sprintf("%s has %d characters, need 1..%d", name, n, max))
+		return invalid(name, fmt.Sprintf("%s has %d characters, need 1..%d", name, n, max))
 	case ctrl:
-		return "", false, invalid(name, name+" contains a control character")
+		return invalid(name, name+" contains a control character")
 	}
-	return s, true, nil
+	return nil
 }
 
 func missing(name string) error {
@@ -376,16 +410,13 @@ func parseTime(s string) (time.Time, bool) {
 	if len(s) < len("2006-01-02T15:04:05Z") {
 		return time.Time{}, false
 	}
-	cent, ok0 := num2(s, 0)
-	yy, ok1 := num2(s, 2)
-	month, ok2 := num2(s, 5)
-	day, ok3 := num2(s, 8)
-	hour, ok4 := num2(s, 11)
-	minute, ok5 := num2(s, 14)
-	sec, ok6 := num2(s, 17)
-	year := cent*100 + yy
-	if !(ok0 && ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
-		s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':' ||
+	date, ok0 := digitPairs(load64(s, 0), dateLayout, dateSeps)
+	day, ok1 := num2(s, 8)
+	clock, ok2 := digitPairs(load64(s, 11), clockLayout, clockSeps)
+	year := int(date&0xff)*100 + int(date>>16&0xff)
+	month := int(date >> 40 & 0xff)
+	hour, minute, sec := int(clock&0xff), int(clock>>24&0xff), int(clock>>48&0xff)
+	if !(ok0 && ok1 && ok2) || (s[10] != 'T' && s[10] != 't') ||
 		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false
 	}
@@ -459,6 +490,27 @@ func daysSinceEpoch(year, month, day int) int64 {
 	doy := (153*m+2)/5 + int64(day) - 1 // 0..365
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
 	return era*146097 + doe - 719468
+}
+
+// Layouts of "2006-01-" and "15:04:05" for digitPairs: '0' where a digit
+// goes, the byte expected elsewhere, as little-endian numbers; and masks of
+// the bytes expected.
+const (
+	dateLayout  = '0' | '0'<<8 | '0'<<16 | '0'<<24 | '-'<<32 | '0'<<40 | '0'<<48 | '-'<<56
+	dateSeps    = 0xff<<32 | 0xff<<56
+	clockLayout = '0' | '0'<<8 | ':'<<16 | '0'<<24 | '0'<<32 | ':'<<40 | '0'<<48 | '0'<<56
+	clockSeps   = 0xff<<16 | 0xff<<40
+)
+
+// digitPairs reads the eight bytes x (little-endian) laid out as layout and
+// seps say, all at once (SWAR). Byte i of its result is the number made of
+// the digits at i and i+1, 10*d[i] + d[i+1], wherever two digits start.
+func digitPairs(x, layout, seps uint64) (uint64, bool) {
+	d := x ^ layout // a digit as 0..9, an expected byte as 0
+	// A byte above 9 gets its top bit from +0x76; one ≥ 0x80 has it already,
+	// and only such a byte carries into the next.
+	ok := ((d+lsb*0x76)|d)&msb == 0 && d&seps == 0
+	return d*10 + d>>8, ok
 }
 
 // num2 parses the two decimal digits at s[i:i+2].

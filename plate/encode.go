@@ -22,18 +22,18 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 // when dst has room; it is safe for concurrent use.
 func AppendJSON(dst []byte, r *Read) []byte {
 	dst = append(dst, `{"read_id":`...)
-	dst = appendString(dst, r.ReadID)
+	dst = AppendJSONString(dst, r.ReadID)
 	dst = append(dst, `,"camera_id":`...)
-	dst = appendString(dst, r.CameraID)
+	dst = AppendJSONString(dst, r.CameraID)
 	dst = append(dst, `,"ts":"`...)
-	dst = appendTime(dst, r.TS)
+	dst = AppendTime(dst, r.TS)
 	dst = append(dst, `","plate":`...)
-	dst = appendString(dst, r.Plate)
+	dst = AppendJSONString(dst, r.Plate)
 	dst = append(dst, `,"plate_norm":`...)
-	dst = appendString(dst, r.PlateNorm)
+	dst = AppendJSONString(dst, r.PlateNorm)
 	if r.Country != "" {
 		dst = append(dst, `,"country":`...)
-		dst = appendString(dst, r.Country)
+		dst = AppendJSONString(dst, r.Country)
 	}
 	if r.Confidence >= 0 && r.Confidence <= math.MaxFloat64 {
 		dst = append(dst, `,"confidence":`...)
@@ -48,16 +48,16 @@ func AppendJSON(dst []byte, r *Read) []byte {
 		class = ClassUnknown
 	}
 	dst = append(dst, `,"vehicle_class":`...)
-	dst = appendString(dst, class)
+	dst = AppendJSONString(dst, class)
 	if r.ImageRef != "" {
 		dst = append(dst, `,"image_ref":`...)
-		dst = appendString(dst, r.ImageRef)
+		dst = AppendJSONString(dst, r.ImageRef)
 	}
 	return append(dst, '}')
 }
 
-// appendTime appends t.UTC() formatted with TimeFormat.
-func appendTime(dst []byte, t time.Time) []byte {
+// AppendTime appends t.UTC() formatted with TimeFormat, unquoted.
+func AppendTime(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()
 	if year < 0 || year > 9999 {
@@ -77,9 +77,9 @@ func appendTime(dst []byte, t time.Time) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string: quotes, backslashes and control
+// AppendJSONString appends s as a JSON string: quotes, backslashes and control
 // characters escaped, invalid UTF-8 replaced by U+FFFD.
-func appendString(dst []byte, s string) []byte {
+func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {

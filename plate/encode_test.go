@@ -147,9 +147,9 @@ func TestAppendTime(t *testing.T) {
 		times = append(times, time.Unix(sec, rnd.Int64N(1e9)).In(zones[rnd.IntN(len(zones))]))
 	}
 	for _, ts := range times {
-		got := string(appendTime(nil, ts))
+		got := string(AppendTime(nil, ts))
 		if want := ts.UTC().Format(TimeFormat); got != want {
-			t.Errorf("appendTime(%v) = %s, want %s", ts, got, want)
+			t.Errorf("AppendTime(%v) = %s, want %s", ts, got, want)
 		}
 	}
 }

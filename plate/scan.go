@@ -20,6 +20,14 @@ type token struct {
 	flags      uint8 // of a string: flEsc, flNotPlain
 }
 
+// view returns the value of the string t, sharing s unless it has escapes.
+func (t *token) view(s string) string {
+	if t.flags&flEsc != 0 {
+		return unescape(s[t.start:t.end])
+	}
+	return s[t.start:t.end]
+}
+
 // String flags.
 const (
 	flEsc      = 1 << iota // has backslash escapes
@@ -82,63 +90,86 @@ func scanRecord(s string, f *[numFields]token) (int, int) {
 	if i >= len(s) || s[i] != '{' {
 		return i, synObject
 	}
-	i = ws(s, i+1)
-	if i < len(s) && s[i] == '}' {
-		i++
-	} else {
-		for {
-			if i >= len(s) || s[i] != '"' {
-				return i, synKey
+	if i = ws(s, i+1); i < len(s) && s[i] == '}' {
+		return end(s, i+1)
+	}
+	var unknown token // where the values of unknown fields go
+	for {
+		if i >= len(s) || s[i] != '"' {
+			return i, synKey
+		}
+		k, j := knownKey(s, i+1)
+		if k < 0 {
+			var flags uint8
+			var code int
+			if j, flags, code = scanString(s, i+1); code != synOK {
+				return j, code
 			}
-			k, end := knownKey(s, i+1)
-			if k < 0 {
-				var flags uint8
-				var code int
-				if end, flags, code = scanString(s, i+1); code != synOK {
-					return end, code
-				}
-				key := s[i+1 : end]
-				if flags&flEsc != 0 {
-					key = unescape(key)
-				}
-				k = fieldIndex(key)
+			key := s[i+1 : j]
+			if flags&flEsc != 0 {
+				key = unescape(key)
 			}
-			i = ws(s, end+1)
-			if i >= len(s) || s[i] != ':' {
+			k = fieldIndex(key)
+		}
+		t := &unknown
+		if k >= 0 {
+			t = &f[k]
+		}
+		// Records seldom have whitespace between tokens: the expected byte
+		// is tested first, and whitespace skipped only when it is not there.
+		if i = j + 1; i >= len(s) || s[i] != ':' {
+			if i = ws(s, i); i >= len(s) || s[i] != ':' {
 				return i, synColon
 			}
-			i = ws(s, i+1)
-			var t token
-			var code int
-			if i < len(s) && s[i] == '"' { // the common case, inlined
-				t.start = i + 1
-				if t.end, t.flags, code = scanString(s, t.start); code != synOK {
-					return t.end, code
-				}
-				t.kind = '"'
-				i = t.end + 1
-			} else {
-				t.start = i
-				if i, t.kind, code = scanValue(s, i); code != synOK {
-					return i, code
-				}
-				t.end = i
-			}
-			if k >= 0 {
-				f[k] = t
-			}
-			i = ws(s, i)
-			if i < len(s) && s[i] == ',' {
-				i = ws(s, i+1)
-				continue
-			}
-			if i < len(s) && s[i] == '}' {
-				i++
-				break
-			}
-			return i, synObjectEnd
 		}
+		var code int
+		if i = ws(s, i+1); i < len(s) && s[i] == '"' {
+			// A string, the usual value: up to its first special byte it is
+			// scanned here, as in scanString, which takes over unless that
+			// byte is the closing quote.
+			j := i + 1
+			for {
+				if j+8 > len(s) {
+					for j < len(s) && !strSpecial[s[j]] {
+						j++
+					}
+					break
+				}
+				if m := specialMask(load64(s, j)); m != 0 {
+					j += bits.TrailingZeros64(m) >> 3
+					break
+				}
+				j += 8
+			}
+			var flags uint8
+			if j >= len(s) || s[j] != '"' {
+				if j, flags, code = scanString(s, i+1); code != synOK {
+					return j, code
+				}
+			}
+			*t = token{start: i + 1, end: j, kind: '"', flags: flags}
+			i = j + 1
+		} else {
+			t.start = i
+			if i, t.kind, code = scanValue(s, i); code != synOK {
+				return i, code
+			}
+			t.end, t.flags = i, 0
+		}
+		if i >= len(s) || s[i] != ',' {
+			if i = ws(s, i); i < len(s) && s[i] == '}' {
+				return end(s, i+1)
+			}
+			if i >= len(s) || s[i] != ',' {
+				return i, synObjectEnd
+			}
+		}
+		i = ws(s, i+1)
 	}
+}
+
+// end checks that only whitespace follows the object, which ends before s[i].
+func end(s string, i int) (int, int) {
 	if i = ws(s, i); i != len(s) {
 		return i, synTrailing
 	}
@@ -322,17 +353,18 @@ func load64(s string, i int) uint64 {
 
 // special8 returns the index of the first special byte (strSpecial) among
 // the eight little-endian bytes in x, or 8.
-func special8(x uint64) int {
-	// Per byte, b-c sets the top bit when b < c, through the borrow, and
-	// (b^c)-1 when b == c; bytes ≥ 0x80 have it already. A borrow only leaves
-	// a byte so flagged, so it can flag bytes above a special one, never
-	// below: the lowest flag is exact (Bit Twiddling Hacks, "haszero").
-	v := (x - lsb*0x20) |
-		((x ^ lsb*'"') - lsb) |
-		((x ^ lsb*'\\') - lsb) |
-		((x ^ lsb*0x7f) - lsb) |
-		x
-	return bits.TrailingZeros64(v&msb) >> 3
+func special8(x uint64) int { return bits.TrailingZeros64(specialMask(x)) >> 3 }
+
+// specialMask returns x with the top bit of its lowest special byte
+// (strSpecial) set, maybe of higher bytes too, and no other bit: zero when
+// none of the eight bytes is special.
+func specialMask(x uint64) uint64 {
+	// Per byte, b-c sets the top bit when b < c, through the borrow; (b^c)-1
+	// when b == c; b+1 when b == 0x7f; bytes ≥ 0x80 have it already. A borrow
+	// or a carry only leaves a byte so flagged, so it can flag bytes above a
+	// special one, never below: the lowest flag is exact (Bit Twiddling
+	// Hacks, "haszero").
+	return ((x - lsb*0x20) | ((x ^ lsb*'"') - lsb) | ((x ^ lsb*'\\') - lsb) | (x + lsb) | x) & msb
 }
 
 // scanString scans the contents of a string starting at s[i], just after the
@@ -340,15 +372,18 @@ func special8(x uint64) int {
 func scanString(s string, i int) (end int, flags uint8, code int) {
 	start := i
 	for {
-		for i+8 <= len(s) {
-			n := special8(load64(s, i))
-			i += n
-			if n < 8 {
+		for { // to the next special byte, eight bytes at a time, then the last ones
+			if i+8 > len(s) {
+				for i < len(s) && !strSpecial[s[i]] {
+					i++
+				}
 				break
 			}
-		}
-		for i < len(s) && !strSpecial[s[i]] { // the last bytes, or at once at a special byte
-			i++
+			if m := specialMask(load64(s, i)); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
 		}
 		if i >= len(s) {
 			return i, 0, synUnterminated
@@ -443,11 +478,18 @@ func hex4(s string) rune {
 	return r
 }
 
-// unescape decodes the contents of a string that scanString accepted. Like
-// encoding/json, it turns a \u escape of a lone surrogate into U+FFFD.
+// unescape decodes the contents of a string that scanString accepted.
 func unescape(raw string) string {
 	var b strings.Builder
 	b.Grow(len(raw))
+	unescapeTo(&b, raw)
+	return b.String()
+}
+
+// unescapeTo writes the decoded contents of a string that scanString
+// accepted to b: no more bytes than raw has. Like encoding/json, it turns a
+// \u escape of a lone surrogate into U+FFFD.
+func unescapeTo(b *strings.Builder, raw string) {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c != '\\' {
@@ -488,5 +530,4 @@ func unescape(raw string) string {
 		}
 		i += 2
 	}
-	return b.String()
 }

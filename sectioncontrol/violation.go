@@ -3,7 +3,6 @@ package sectioncontrol
 import (
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"math"
 	"strconv"
 	"time"
@@ -86,15 +85,15 @@ func (t *Tracker) violation(s *section, key plateKey, e, x *ev, measured, margin
 // AppendJSON appends v as SPEC §6 JSON. It is safe for concurrent use.
 func (v *Violation) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"violation_id":`...)
-	dst = appendString(dst, v.ID)
+	dst = plate.AppendJSONString(dst, v.ID)
 	dst = append(dst, `,"section_id":`...)
-	dst = appendString(dst, v.SectionID)
+	dst = plate.AppendJSONString(dst, v.SectionID)
 	dst = append(dst, `,"plate":`...)
-	dst = appendString(dst, v.Plate)
+	dst = plate.AppendJSONString(dst, v.Plate)
 	dst = append(dst, `,"country":`...)
-	dst = appendString(dst, v.Country)
+	dst = plate.AppendJSONString(dst, v.Country)
 	dst = append(dst, `,"vehicle_class":`...)
-	dst = appendString(dst, v.VehicleClass)
+	dst = plate.AppendJSONString(dst, v.VehicleClass)
 	dst = append(dst, `,"entry":`...)
 	dst = plate.AppendJSON(dst, &v.Entry)
 	dst = append(dst, `,"exit":`...)
@@ -112,15 +111,15 @@ func (v *Violation) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `,"limit_kmh":`...)
 	dst = appendFloat(dst, v.LimitKmh)
 	dst = append(dst, `,"limit_reason":`...)
-	dst = appendString(dst, v.LimitReason)
+	dst = plate.AppendJSONString(dst, v.LimitReason)
 	dst = append(dst, `,"tolerance":`...)
-	dst = appendString(dst, v.Tolerance.Name)
+	dst = plate.AppendJSONString(dst, v.Tolerance.Name)
 	dst = append(dst, `,"certificates":{"entry":`...)
-	dst = appendString(dst, v.EntryCertificate)
+	dst = plate.AppendJSONString(dst, v.EntryCertificate)
 	dst = append(dst, `,"exit":`...)
-	dst = appendString(dst, v.ExitCertificate)
+	dst = plate.AppendJSONString(dst, v.ExitCertificate)
 	dst = append(dst, `},"detected_at":"`...)
-	dst = v.DetectedAt.UTC().AppendFormat(dst, plate.TimeFormat)
+	dst = plate.AppendTime(dst, v.DetectedAt)
 	return append(dst, `"}`...)
 }
 
@@ -131,9 +130,3 @@ func appendFloat(dst []byte, f float64) []byte {
 	return strconv.AppendFloat(dst, f, 'f', -1, 64)
 }
 
-// appendString appends s as a JSON string. Violations are rare: the
-// standard encoder is fast enough.
-func appendString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // a string always marshals
-	return append(dst, b...)
-}
