@@ -129,4 +129,3 @@ func round2(f float64) float64 { return math.Round(f*100) / 100 }
 func appendFloat(dst []byte, f float64) []byte {
 	return strconv.AppendFloat(dst, f, 'f', -1, 64)
 }
-
