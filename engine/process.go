@@ -61,17 +61,23 @@ func (p *processor) Process(ctx context.Context, b *ingest.Batch) error {
 		}
 		p.inBatch[r.ReadID] = struct{}{}
 		p.fresh = append(p.fresh, *r)
-		n := len(p.hits)
-		p.hits = e.matcher.Match(r, now, p.hits)
-		kept := p.hits[:n]
-		for _, h := range p.hits[n:] {
-			if p.sup.Allow(&h) {
-				kept = append(kept, h)
-				p.appended = append(p.appended, b.Appended[i])
-			}
-		}
-		p.hits = kept
 	}
+	// MatchBatch overlaps the table lookups of many reads; its hits come
+	// in read order, so the suppressor still sees them in read order. A
+	// hit's read is the first read of b with its ReadID (the one kept
+	// above), found by scanning b.Reads forward along with the hits.
+	p.hits = e.matcher.MatchBatch(p.fresh, now, p.hits)
+	kept, i := p.hits[:0], 0
+	for _, h := range p.hits {
+		for b.Reads[i].ReadID != h.Read.ReadID {
+			i++
+		}
+		if p.sup.Allow(&h) {
+			kept = append(kept, h)
+			p.appended = append(p.appended, b.Appended[i])
+		}
+	}
+	p.hits = kept
 	e.matcher.CountChecks(len(p.fresh))
 	for i := range p.hits {
 		h := &p.hits[i]

@@ -18,8 +18,13 @@ import (
 //
 //	go test -run='^$' -bench='^BenchmarkMatch$' -benchtime=2s -count=3 ./matcher
 //
-// and per core without a second goroutine competing: add -cpu=1. The
-// 1e7-entry indexes take about a minute and 5 GB to build, once per process.
+// and per core without a second goroutine competing: add -cpu=1. Match
+// against MatchBatch, table alone:
+//
+//	go test -run='^$' -bench='^BenchmarkMatch(Batch)?$/entries=1e[357]/bloom=false' -benchtime=2s ./matcher
+//
+// The 1e7-entry indexes take about a minute and 6 GB to build, once per
+// process.
 
 const (
 	benchReads = 1 << 16 // distinct reads cycled through; a power of two
@@ -178,7 +183,42 @@ func runParallel(b *testing.B, m *Matcher, plates []string, each func(i int)) {
 			}
 		}
 	})
-	cpu := processCPU() - cpu0
+	reportCPU(b, processCPU()-cpu0)
+}
+
+// benchBatch is the number of reads per MatchBatch call in
+// BenchmarkMatchBatch.
+const benchBatch = 256
+
+// runParallelBatch is runParallel through MatchBatch: each goroutine fills
+// a batch of benchBatch reads (one op per read) and matches it at once.
+func runParallelBatch(b *testing.B, m *Matcher, plates []string) {
+	b.ReportAllocs()
+	var seed atomic.Int64
+	cpu0 := processCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(seed.Add(7919))
+		reads := make([]plate.Read, benchBatch)
+		for j := range reads {
+			reads[j] = plate.Read{ReadID: fmt.Sprintf("CAM-1/%d", i+j), CameraID: "CAM-1", TS: t0, Confidence: -1, Lane: -1}
+		}
+		var dst []Hit
+		n := 0
+		for pb.Next() {
+			reads[n].PlateNorm = plates[i&(len(plates)-1)]
+			i++
+			if n++; n == len(reads) {
+				dst = m.MatchBatch(reads, t0, dst[:0])
+				n = 0
+			}
+		}
+		m.MatchBatch(reads[:n], t0, dst[:0])
+	})
+	reportCPU(b, processCPU()-cpu0)
+}
+
+// reportCPU reports CPU time per check and checks per CPU-second.
+func reportCPU(b *testing.B, cpu time.Duration) {
 	if cpu <= 0 { // not measured: assume every P was busy all along
 		cpu = b.Elapsed() * time.Duration(runtime.GOMAXPROCS(0))
 	}
@@ -187,16 +227,31 @@ func runParallel(b *testing.B, m *Matcher, plates []string, each func(i int)) {
 }
 
 func BenchmarkMatch(b *testing.B) {
+	benchMatch(b, []bool{true, false}, func(b *testing.B, m *Matcher, plates []string) {
+		runParallel(b, m, plates, nil)
+	})
+}
+
+// BenchmarkMatchBatch is BenchmarkMatch through MatchBatch, benchBatch
+// reads per call (the engine passes whole fetched batches):
+//
+//	go test -run='^$' -bench='^BenchmarkMatch(Batch)?$/entries=1e7/bloom=false' -benchtime=2s ./matcher
+func BenchmarkMatchBatch(b *testing.B) {
+	benchMatch(b, []bool{false}, runParallelBatch)
+}
+
+// benchMatch runs run for every index size, bloom setting and mode.
+func benchMatch(b *testing.B, blooms []bool, run func(b *testing.B, m *Matcher, plates []string)) {
 	for _, n := range []int{1e3, 1e5, 1e7} {
 		b.Run(fmt.Sprintf("entries=1e%d", int(math.Log10(float64(n)))), func(b *testing.B) {
 			s := getBenchSet(b, n)
-			for _, bloom := range []bool{true, false} {
+			for _, bloom := range blooms {
 				for _, mode := range []struct {
 					name         string
 					exact, canon bool
 				}{{"exact", true, false}, {"ocr", false, true}, {"exact+ocr", true, true}} {
 					b.Run(fmt.Sprintf("bloom=%v/mode=%s", bloom, mode.name), func(b *testing.B) {
-						runParallel(b, s.view(mode.exact, mode.canon, bloom), s.plates, nil)
+						run(b, s.view(mode.exact, mode.canon, bloom), s.plates)
 						b.ReportMetric(s.heapMB, "exact-index-MB")
 					})
 				}

@@ -3,7 +3,6 @@ package matcher
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/anpr/anpr/plate"
 )
@@ -69,19 +68,19 @@ func (e Entry) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil), nil }
 // AppendJSON appends e as SPEC §4 JSON.
 func (e *Entry) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"list":`...)
-	dst = appendString(dst, e.List)
+	dst = plate.AppendJSONString(dst, e.List)
 	dst = append(dst, `,"plate":`...)
-	dst = appendString(dst, e.Plate)
+	dst = plate.AppendJSONString(dst, e.Plate)
 	dst = append(dst, `,"country":`...)
-	dst = appendString(dst, e.Country)
+	dst = plate.AppendJSONString(dst, e.Country)
 	dst = append(dst, `,"category":`...)
-	dst = appendString(dst, e.Category)
+	dst = plate.AppendJSONString(dst, e.Category)
 	dst = append(dst, `,"priority":`...)
 	dst = strconv.AppendInt(dst, int64(e.Priority), 10)
 	dst = append(dst, `,"action":`...)
-	dst = appendString(dst, e.Action)
+	dst = plate.AppendJSONString(dst, e.Action)
 	dst = append(dst, `,"reference":`...)
-	dst = appendString(dst, e.Reference)
+	dst = plate.AppendJSONString(dst, e.Reference)
 	if !e.ValidFrom.IsZero() {
 		dst = append(dst, `,"valid_from":`...)
 		dst = appendTime(dst, e.ValidFrom)
@@ -93,60 +92,13 @@ func (e *Entry) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `,"covert":`...)
 	dst = strconv.AppendBool(dst, e.Covert)
 	dst = append(dst, `,"reason":`...)
-	dst = appendString(dst, e.Reason)
+	dst = plate.AppendJSONString(dst, e.Reason)
 	return append(dst, '}')
 }
 
+// appendTime appends t as a quoted JSON time in plate.TimeFormat.
 func appendTime(dst []byte, t time.Time) []byte {
 	dst = append(dst, '"')
-	dst = t.UTC().AppendFormat(dst, plate.TimeFormat)
-	return append(dst, '"')
-}
-
-// appendString appends s as a JSON string, as encoding/json would but
-// without HTML escaping: invalid UTF-8 becomes U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			if r == utf8.RuneError {
-				dst = append(dst, `\ufffd`...)
-			} else {
-				dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			}
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
+	dst = plate.AppendTime(dst, t)
 	return append(dst, '"')
 }

@@ -57,15 +57,15 @@ func (h Hit) MarshalJSON() ([]byte, error) { return h.AppendJSON(nil), nil }
 // and times are in plate.TimeFormat.
 func (h *Hit) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"hit_id":`...)
-	dst = appendString(dst, h.ID)
+	dst = plate.AppendJSONString(dst, h.ID)
 	dst = append(dst, `,"read":`...)
 	dst = plate.AppendJSON(dst, &h.Read)
 	dst = append(dst, `,"list":`...)
-	dst = appendString(dst, h.List)
+	dst = plate.AppendJSONString(dst, h.List)
 	dst = append(dst, `,"entry":`...)
 	dst = h.Entry.AppendJSON(dst)
 	dst = append(dst, `,"match":`...)
-	dst = appendString(dst, string(h.Match))
+	dst = plate.AppendJSONString(dst, string(h.Match))
 	dst = append(dst, `,"distance":`...)
 	dst = strconv.AppendInt(dst, int64(h.Distance), 10)
 	dst = append(dst, `,"covert":`...)

@@ -33,13 +33,14 @@ type index struct {
 type keyspace struct {
 	shards []shard
 	recs   []Entry  // grouped by key hash, lists in New order within a group
+	hashes []uint64 // hashes[i] is the key hash of recs[i]
 	lists  []uint16 // lists[i] is the list index of recs[i]
 	size   int      // len(recs); 0 means skip the keyspace entirely
 	canon  bool     // keys are OCR canonical forms: OCR.Same verifies a candidate
 }
 
 type shard struct {
-	spans  table              // key hash → recs[start : start+n]
+	keys   table              // key hash → position of its first entry in recs
 	filter *bloom.BloomFilter // nil unless Options.Bloom
 }
 
@@ -52,6 +53,14 @@ func hashBytes(b []byte) uint64  { return xxhash.Sum64(b) }
 // entries sorted by hash are also sorted by shard.
 func shardOf(h uint64, n int) int { return int((h >> 32) * uint64(n) >> 32) }
 
+// touch loads a word of the first bucket that a lookup of h reads and
+// returns it. matchGroup calls it for many reads in a row, so that their
+// cache and TLB misses are in flight together before find needs them.
+func (ks *keyspace) touch(h uint64) uint32 {
+	t := &ks.shards[shardOf(h, len(ks.shards))].keys
+	return t.buckets[t.home(h)][0].ref
+}
+
 // find returns the span of entries whose key hashes to h.
 func (ks *keyspace) find(h uint64) (span, bool) {
 	s := &ks.shards[shardOf(h, len(ks.shards))]
@@ -62,7 +71,15 @@ func (ks *keyspace) find(h uint64) (span, bool) {
 			return span{}, false
 		}
 	}
-	return s.spans.get(h)
+	start, ok := s.keys.get(h, ks.hashes)
+	if !ok {
+		return span{}, false
+	}
+	end := start + 1
+	for int(end) < len(ks.hashes) && ks.hashes[end] == h {
+		end++
+	}
+	return span{start: start, n: end - start}, true
 }
 
 // collect appends the hits of the entries in sp that r matches. The hash
@@ -194,6 +211,7 @@ func (m *Matcher) buildKeyspace(keys []buildKey, entries []Entry, canon bool) ke
 		return ks
 	}
 	ks.recs = make([]Entry, len(keys))
+	ks.hashes = make([]uint64, len(keys))
 	ks.lists = make([]uint16, len(keys))
 	distinct := make([]int, m.shards)
 	for j, k := range keys {
@@ -202,8 +220,9 @@ func (m *Matcher) buildKeyspace(keys []buildKey, entries []Entry, canon bool) ke
 		}
 	}
 	ks.shards = make([]shard, m.shards)
+	tables := newTables(distinct)
 	for s := range ks.shards {
-		ks.shards[s].spans = newTable(distinct[s])
+		ks.shards[s].keys = tables[s]
 		if m.bloom {
 			ks.shards[s].filter = bloom.NewWithEstimates(uint(max(distinct[s], 1)), bloomFP)
 		}
@@ -214,6 +233,7 @@ func (m *Matcher) buildKeyspace(keys []buildKey, entries []Entry, canon bool) ke
 		e.Plate = k.plate
 		e.Country = strings.ToUpper(e.Country)
 		ks.recs[j] = e
+		ks.hashes[j] = k.hash
 		ks.lists[j] = k.list
 	}
 	var b [8]byte
@@ -224,7 +244,7 @@ func (m *Matcher) buildKeyspace(keys []buildKey, entries []Entry, canon bool) ke
 			end++
 		}
 		sh := &ks.shards[shardOf(h, m.shards)]
-		sh.spans.put(h, span{start: uint32(start), n: uint32(end - start)})
+		sh.keys.put(h, uint32(start))
 		if sh.filter != nil {
 			binary.LittleEndian.PutUint64(b[:], h)
 			sh.filter.Add(b[:])

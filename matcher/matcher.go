@@ -79,7 +79,8 @@ type Options struct {
 	// and at 1e7 it misses the CPU caches as the table does. It pays only
 	// where the tables have fallen out of L2 while the filter (14.4 bits
 	// per entry) still fits: around 1e5 entries on OCR lists. Re-measure
-	// on the target machine before turning it on.
+	// on the target machine before turning it on. (Measured with Match;
+	// MatchBatch skips its touch pass when filters are on, see match.go.)
 	Bloom bool
 	// OCR is the confusion table for OCR and Fuzzy lists; nil means
 	// plate.DefaultOCRTable.
@@ -283,36 +284,6 @@ func (m *Matcher) Lists() []ListInfo {
 		out[i] = ListInfo{Name: l.name, Mode: l.mode, Covert: l.covert, Entries: ix.counts[i]}
 	}
 	return out
-}
-
-// Match appends to dst one Hit per list entry that r matches at capture
-// time r.TS, with DetectedAt set to now, and returns the extended slice.
-// r.PlateNorm must be the normalized plate (plate.Normalize).
-//
-// Match is lock-free and safe for concurrent use. It does not allocate
-// when there is no hit. It does not count checks: callers add the number
-// of reads they matched with CountChecks, once per batch, because a shared
-// counter updated on every read costs more than the lookup itself when
-// several cores match at once (see BenchmarkMatchCounting).
-func (m *Matcher) Match(r *plate.Read, now time.Time, dst []Hit) []Hit {
-	norm := r.PlateNorm
-	if len(norm) < plate.MinLen || len(norm) > plate.MaxLen {
-		return dst // no entry can match, and the canonical form fits the stack buffer below
-	}
-	ix := m.idx.Load()
-	if ix.exact.size > 0 {
-		if sp, ok := ix.exact.find(hashString(norm)); ok {
-			dst = m.collect(&ix.exact, sp, r, now, dst)
-		}
-	}
-	if ix.canon.size > 0 {
-		var buf [plate.MaxLen]byte
-		canon := m.ocr.AppendCanonical(buf[:0], norm)
-		if sp, ok := ix.canon.find(hashBytes(canon)); ok {
-			dst = m.collect(&ix.canon, sp, r, now, dst)
-		}
-	}
-	return dst
 }
 
 // CountChecks adds n matched reads to anpr_matcher_checks_total. Call it

@@ -2,6 +2,8 @@ package matcher
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,6 +88,50 @@ func TestMatchModes(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("bloom=%v Match(%q) = %q, want %q", bloom, tt.read, got, tt.want)
 			}
+		}
+	}
+}
+
+// TestMatchBatchEqualsMatch checks that MatchBatch returns what Match
+// returns read by read, in read order, over more reads than one group.
+func TestMatchBatchEqualsMatch(t *testing.T) {
+	lists := []List{{Name: "ex", Mode: Exact}, {Name: "oc", Mode: OCR}, {Name: "ex2", Mode: Exact}}
+	entries := []Entry{
+		{List: "ex", Plate: "1ABC234"},
+		{List: "ex2", Plate: "1ABC234", Country: "FR"},
+		{List: "oc", Plate: "1ABC234"},
+		{List: "oc", Plate: "IABC234"},
+		{List: "ex", Plate: "AB12", ValidUntil: t0.Add(time.Minute)},
+		{List: "oc", Plate: "XY99", ValidFrom: t0.Add(time.Minute)},
+	}
+	plates := []string{"1ABC234", "IA8C234", "AB12", "XY99", "ZZ999", "", "ABCDEFGHIJKLM", "1ABC2E4"}
+	var reads []plate.Read
+	for i := range 3*groupLen + 5 {
+		country := []string{"", "BE", "FR"}[i%3]
+		r := newRead(plates[i%len(plates)], country, "CAM-1", t0.Add(time.Duration(i)*time.Second))
+		r.ReadID = fmt.Sprintf("CAM-1/%d", i)
+		reads = append(reads, *r)
+	}
+	for _, bloom := range []bool{false, true} {
+		m := mustNew(t, lists, Options{Bloom: bloom, Shards: 4})
+		mustLoad(t, m, entries)
+		prefix := []Hit{{ID: "kept"}}
+		want := prefix
+		for i := range reads {
+			want = m.Match(&reads[i], t0, want)
+		}
+		for _, n := range []int{0, 1, groupLen, len(reads)} {
+			got := m.MatchBatch(reads[:n], t0, prefix)
+			wantN := prefix
+			for i := range reads[:n] {
+				wantN = m.Match(&reads[i], t0, wantN)
+			}
+			if !reflect.DeepEqual(got, wantN) {
+				t.Errorf("bloom=%v, %d reads: MatchBatch = %q, want %q", bloom, n, hitSummary(got), hitSummary(wantN))
+			}
+		}
+		if len(want) < 10 {
+			t.Fatalf("bloom=%v: only %d hits; the test needs hits", bloom, len(want)-1)
 		}
 	}
 }
@@ -250,7 +296,8 @@ func TestMatchHashCollisionIsVerified(t *testing.T) {
 			t.Fatalf("canon=%v: entry not in index", ks.canon)
 		}
 		h := key(ks, "ZZ999")
-		ks.shards[shardOf(h, len(ks.shards))].spans.put(h, sp)
+		ks.hashes[sp.start] = h // as if both plates had the same 64-bit hash
+		ks.shards[shardOf(h, len(ks.shards))].keys.put(h, sp.start)
 	}
 	if hits := m.Match(newRead("ZZ999", "", "CAM-1", t0), t0, nil); len(hits) != 0 {
 		t.Errorf("forged collision hit: %q", hitSummary(hits))
@@ -264,6 +311,13 @@ func TestMatchNoAllocOnMiss(t *testing.T) {
 	var dst []Hit
 	if n := testing.AllocsPerRun(100, func() { dst = m.Match(r, t0, dst[:0]) }); n != 0 {
 		t.Errorf("Match on a miss: %v allocs, want 0", n)
+	}
+	reads := make([]plate.Read, 2*groupLen+1)
+	for i := range reads {
+		reads[i] = *r
+	}
+	if n := testing.AllocsPerRun(100, func() { dst = m.MatchBatch(reads, t0, dst[:0]) }); n != 0 {
+		t.Errorf("MatchBatch on misses: %v allocs, want 0", n)
 	}
 }
 
@@ -384,10 +438,18 @@ func TestLoadSwapWhileMatching(t *testing.T) {
 	for g := range 4 {
 		wg.Go(func() {
 			var dst []Hit
+			reads := make([]plate.Read, 1+g%2*(2*groupLen)) // Match, or MatchBatch of many reads
 			for n := 0; !done.Load() || n < 1000; n++ {
-				r := newRead(fmt.Sprintf("GEN%03d", (g*7+n)%plates), "", "C", t0)
-				dst = m.Match(r, t0, dst[:0])
-				if len(dst) != 2 || dst[0].Entry.Reason != dst[1].Entry.Reason {
+				for i := range reads {
+					reads[i] = *newRead(fmt.Sprintf("GEN%03d", (g*7+n+i)%plates), "", "C", t0)
+				}
+				if len(reads) == 1 {
+					dst = m.Match(&reads[0], t0, dst[:0])
+				} else {
+					dst = m.MatchBatch(reads, t0, dst[:0])
+				}
+				// A batch sees one index: every hit is of one generation.
+				if len(dst) != 2*len(reads) || slices.ContainsFunc(dst, func(h Hit) bool { return h.Entry.Reason != dst[0].Entry.Reason }) {
 					errs <- fmt.Sprintf("torn read: %d hits %q", len(dst), hitSummary(dst))
 					return
 				}

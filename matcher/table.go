@@ -1,64 +1,112 @@
 package matcher
 
-// table is an immutable open-addressing hash table from a 64-bit key hash
-// to a span of entries. It replaces a Go map on the match path because a
-// miss, the common case, then costs one cache line: buckets of four slots
-// are one 64-byte line, probed bucket by bucket, where a Go map reads a
-// directory, a table header and a group. In a throwaway comparison at 1e7
-// keys in 16 shards (random misses, interleaved in one process, 2-core
-// EPYC VM) map[uint64]span took 170–280 ns of CPU per lookup, this table
-// 95–210 ns; both are bound by the DRAM access and its TLB miss.
+import "unsafe"
+
+// table is an immutable open-addressing hash table from the 64-bit hash
+// of a key to the position of the key's first entry in its keyspace,
+// whose hashes array holds every entry's full hash. It replaces a Go map
+// on the match path because a miss, the common case, then costs one cache
+// line, where a Go map reads a directory, a table header and a group (at
+// 1e7 keys a map[uint64]span took 170–280 ns of CPU per lookup, a table
+// with 16-byte slots 95–210 ns; both bound by the DRAM access and its TLB
+// miss).
+//
+// A slot keeps 32 bits of the hash and a 32-bit position, so a 64-byte
+// bucket holds eight: against slots of a full hash and a span, the tables
+// are half the size and a miss less often has to read a second bucket
+// (with four slots per bucket at the usual load, about one bucket in
+// three is full). A fingerprint that matches is confirmed against the
+// full hash in hashes before it counts, so two keys that share the 32
+// bits never hide each other; a confirmation costs a second cache miss,
+// about once in 10⁸ misses.
 type table struct {
 	buckets []bucket
 	mask    uint64 // len(buckets) - 1, a power of two minus one
 }
 
-// bucket is one cache line; a slot with n == 0 is empty.
-type bucket [4]slot
+// bucket is one cache line.
+type bucket [8]slot
 
-type slot struct {
-	hash uint64
-	sp   span
-}
+// slot is a key: fp is the high half of its hash, ref 1 + the position of
+// its first entry; ref 0 is an empty slot. Bucket indexes use the low bits
+// of the hash, so the fingerprint is independent of them.
+type slot struct{ fp, ref uint32 }
+
+func fingerprint(h uint64) uint32 { return uint32(h >> 32) }
 
 // maxLoad bounds the share of occupied slots, keeping probe sequences
 // short.
 const maxLoad = 0.75
 
-// newTable returns a table sized for n keys.
-func newTable(n int) table {
-	nb := 1
-	for float64(nb*len(bucket{}))*maxLoad < float64(n) {
-		nb *= 2
+// hugePage is the size of a transparent huge page on amd64 and arm64
+// (with 4 KiB base pages).
+const hugePage = 2 << 20
+
+// newTables returns a table for each of keys, sized for that many keys.
+// Their buckets share one allocation which, from one huge page on, is
+// aligned to hugePage and advised to use huge pages (adviseHuge): at ten
+// million entries the tables of a keyspace span 128 MB, far beyond what
+// the TLB maps with 4 KiB pages. The alignment wastes less than one huge
+// page per keyspace.
+func newTables(keys []int) []table {
+	tables := make([]table, len(keys))
+	total := 0
+	for i, n := range keys {
+		nb := 1
+		for float64(nb*len(bucket{}))*maxLoad < float64(n) {
+			nb *= 2
+		}
+		tables[i].mask = uint64(nb - 1)
+		total += nb
 	}
-	return table{buckets: make([]bucket, nb), mask: uint64(nb - 1)}
+	const perHuge = hugePage / int(unsafe.Sizeof(bucket{}))
+	var all []bucket
+	if total < perHuge {
+		all = make([]bucket, total)
+	} else {
+		all = make([]bucket, total+perHuge-1)
+		skip := (hugePage - int(uintptr(unsafe.Pointer(&all[0]))%hugePage)) % hugePage
+		all = all[skip/int(unsafe.Sizeof(bucket{})):][:total]
+		adviseHuge(all)
+	}
+	for i := range tables {
+		nb := int(tables[i].mask) + 1
+		tables[i].buckets, all = all[:nb:nb], all[nb:]
+	}
+	return tables
 }
 
-// put adds h, which must not be in t yet, with sp (sp.n > 0).
-func (t *table) put(h uint64, sp span) {
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
+// home is the index of the first bucket that h probes.
+func (t *table) home(h uint64) uint64 { return h & t.mask }
+
+// put adds the key of hash h, which must not be in t yet, whose first
+// entry is at position pos (< 1<<32 - 1).
+func (t *table) put(h uint64, pos uint32) {
+	for i := t.home(h); ; i = (i + 1) & t.mask {
 		b := &t.buckets[i]
 		for j := range b {
-			if b[j].sp.n == 0 {
-				b[j] = slot{hash: h, sp: sp}
+			if b[j].ref == 0 {
+				b[j] = slot{fp: fingerprint(h), ref: pos + 1}
 				return
 			}
 		}
 	}
 }
 
-// get returns the span of h. It reads every slot of a bucket without an
-// early exit, which keeps its branches predictable on a miss.
-func (t *table) get(h uint64) (span, bool) {
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
+// get returns the position of the first entry of the key of hash h;
+// hashes[i] is the hash of entry i. It reads every slot of a bucket
+// without an early exit, which keeps its branches predictable on a miss.
+func (t *table) get(h uint64, hashes []uint64) (uint32, bool) {
+	fp := fingerprint(h)
+	for i := t.home(h); ; i = (i + 1) & t.mask {
 		b := &t.buckets[i]
 		for j := range b {
-			if b[j].hash == h && b[j].sp.n != 0 {
-				return b[j].sp, true
+			if b[j].fp == fp && b[j].ref != 0 && hashes[b[j].ref-1] == h {
+				return b[j].ref - 1, true
 			}
 		}
-		if b[len(b)-1].sp.n == 0 { // not full: h would have been placed here
-			return span{}, false
+		if b[len(b)-1].ref == 0 { // not full: h would have been placed here
+			return 0, false
 		}
 	}
 }
