@@ -8,16 +8,36 @@
 //  3. The matcher checks each read; the partition's Suppressor drops
 //     repeats within a list's suppress window (capture time). A new worker
 //     rebuilds its Suppressor from the hits stored in the last hours.
-//  4. store.Write makes passages and hits durable in one batch. A passage's
-//     key is (plate, capture time, read_id digest) and a hit's id is a
-//     function of (read_id, list, entry plate), so a read processed again
-//     overwrites its passage with the same bytes and its hits are known.
-//  5. Hits are produced to the hits topic and acknowledged by the broker;
+//  4. The partition's sectioncontrol.Tracker observes every read (repeats
+//     included, so a replay sees what the live run saw) and returns the
+//     decisions that became final; each violation gets its evidence from
+//     the batch or the stored passage and is produced to the violations
+//     topic.
+//  5. store.Write makes passages, hits, violations and the tracker's
+//     checkpoint durable in one batch. A passage's key is (plate, capture
+//     time, read_id digest) and a hit's id is a function of (read_id, list,
+//     entry plate), so a read processed again overwrites its passage with
+//     the same bytes and its hits are known.
+//  6. Hits are produced to the hits topic and acknowledged by the broker;
 //     rejects to the DLQ.
-//  6. Only then ingest marks the offsets committable.
+//  7. Only then ingest marks the offsets committable.
 //
-// A crash anywhere replays from the last commit; step 4 makes the replay
-// yield no second passage or hit, and step 5 publishes again what might not
+// When a partition is idle for the commit interval, Idle lets the tracker
+// take the decisions that wait for input to go quiet (idle_flush); they are
+// published, then stored with the checkpoint that records the flush.
+//
+// # Restart of section control
+//
+// Rewind loads the partition's checkpoint and restores the Tracker, which
+// names the offset S of the oldest read it still needs; ingest re-reads from
+// S to the committed offset in Replay batches, which feed the tracker only.
+// Whatever the tracker decides on the way was published and stored before
+// (violations are published before they are stored, with the checkpoint),
+// so it is not published again; a violation the store did not know would
+// mean a replay that decided otherwise, and is stored, published and logged.
+//
+// A crash anywhere replays from the last commit; step 5 makes the replay
+// yield no second passage or hit, and step 6 publishes again what might not
 // have been published (the Suppressor lets a hit through again when it is
 // the very hit it remembers).
 //

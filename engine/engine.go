@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,10 +15,13 @@ import (
 
 	"github.com/anpr/anpr/ingest"
 	"github.com/anpr/anpr/internal/api"
+	"github.com/anpr/anpr/internal/audit"
+	"github.com/anpr/anpr/internal/auth"
 	"github.com/anpr/anpr/internal/kclient"
 	"github.com/anpr/anpr/internal/store"
 	"github.com/anpr/anpr/matcher"
 	"github.com/anpr/anpr/plate"
+	"github.com/anpr/anpr/sectioncontrol"
 )
 
 // Topics names the Kafka topics (SPEC §2).
@@ -40,18 +44,26 @@ type Config struct {
 	Topics Topics
 	// DataDir holds the Badger store.
 	DataDir string
-	// Retention of passages and hits; default 8760h.
-	Retention time.Duration
+	// Retention of passages; default 8760h. HitRetention and
+	// ViolationRetention default to it.
+	Retention, HitRetention, ViolationRetention time.Duration
+	// EncryptionKey encrypts the store (see store.Options); nil: plain.
+	EncryptionKey []byte
 	// NoSync skips fdatasync on store writes (benchmarks only).
 	NoSync   bool
 	Cameras  []plate.Camera
 	Hotlists []Hotlist
+	// SectionControl configures section control; no sections, none. Its
+	// Cameras are taken from Cameras.
+	SectionControl sectioncontrol.Config
 	// OCR is the confusion table; nil means plate.DefaultOCRTable.
 	OCR *plate.OCRTable
-	// HTTPListen is the API address; empty runs no HTTP server.
-	HTTPListen string
-	// Authorize is the access-control seam of the API; nil allows all.
-	Authorize  api.Authorizer
+	// HTTPListen is the API address; empty runs no HTTP server. With
+	// HTTPCertFile and HTTPKeyFile it serves HTTPS only.
+	HTTPListen, HTTPCertFile, HTTPKeyFile string
+	// Auth authenticates API callers; nil lets every request through (tests
+	// and benchmarks only).
+	Auth       *auth.Authenticator
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
@@ -66,10 +78,14 @@ type Engine struct {
 	consumer *ingest.Consumer
 	gateway  *ingest.Gateway
 	hits     *kclient.Writer
-	api      *api.Server
-	m        *metrics
-	cameras  map[string]plate.Camera
-	closed   atomic.Bool
+	audit    *audit.Log
+	// sections and violations are nil without sections.
+	sections   *sections
+	violations *kclient.Writer
+	api        *api.Server
+	m          *metrics
+	cameras    map[string]plate.Camera
+	closed     atomic.Bool
 }
 
 // Open validates cfg, opens the store, loads the hotlists and prepares the
@@ -110,10 +126,31 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	e.matcher = m
 
+	if len(cfg.SectionControl.Sections) > 0 {
+		if cfg.Topics.Violations == "" {
+			return nil, errors.New("engine: sections need a violations topic")
+		}
+		scm, err := sectioncontrol.NewMetrics(cfg.Registerer)
+		if err != nil {
+			return nil, err
+		}
+		sc := cfg.SectionControl
+		sc.Cameras = cfg.Cameras
+		if e.sections, err = newSections(sc, scm, time.Now()); err != nil {
+			return nil, err
+		}
+	}
+
 	e.store, err = store.Open(store.Options{Dir: cfg.DataDir, Retention: cfg.Retention,
+		HitRetention: cfg.HitRetention, ViolationRetention: cfg.ViolationRetention, EncryptionKey: cfg.EncryptionKey,
 		NoSync: cfg.NoSync, Logger: cfg.Logger, Registerer: cfg.Registerer})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// The audit trail sits beside the store: DATA_DIR/audit/audit.log.
+	if e.audit, err = audit.Open(filepath.Join(cfg.DataDir, "audit"), audit.Options{Logger: cfg.Logger}); err != nil {
+		e.store.Close()
+		return nil, fmt.Errorf("open audit trail: %w", err)
 	}
 	e.consumer, err = ingest.NewConsumer(ingest.Config{
 		Kafka: cfg.Kafka, Group: cfg.Group, Topic: cfg.Topics.Reads, DLQTopic: cfg.Topics.DLQ,
@@ -123,15 +160,20 @@ func Open(cfg Config) (*Engine, error) {
 	})
 	if err != nil {
 		e.store.Close()
+		e.audit.Close()
 		return nil, err
 	}
 	e.hits = cfg.Kafka.Writer(cfg.Topics.Hits)
+	if e.sections != nil {
+		e.violations = cfg.Kafka.Writer(cfg.Topics.Violations)
+	}
 	e.gateway = ingest.NewGateway(cfg.Kafka, cfg.Topics.Reads, cfg.Registerer)
 	if cfg.HTTPListen != "" {
 		e.api = api.New(api.Config{
-			Listen: cfg.HTTPListen, Store: e.store, Gateway: e.gateway,
-			Ready: e.consumer.Ready, Gatherer: cfg.Gatherer, Authorize: cfg.Authorize,
-			Logger: cfg.Logger, Registerer: cfg.Registerer,
+			Listen: cfg.HTTPListen, CertFile: cfg.HTTPCertFile, KeyFile: cfg.HTTPKeyFile, Store: e.store, Gateway: e.gateway,
+			Ready: e.consumer.Ready, Gatherer: cfg.Gatherer, Auth: cfg.Auth, Audit: e.audit,
+			Sections: e.apiSections(),
+			Logger:   cfg.Logger, Registerer: cfg.Registerer,
 		})
 		// Bind now so the address is known (and a busy port fails) before Run.
 		if err := e.api.Listen(); err != nil {
@@ -243,5 +285,17 @@ func (e *Engine) Close() error {
 	if e.api != nil {
 		apiErr = e.api.Close()
 	}
-	return errors.Join(apiErr, e.hits.Close(), e.gateway.Close(), e.store.Close())
+	var vErr error
+	if e.violations != nil {
+		vErr = e.violations.Close()
+	}
+	return errors.Join(apiErr, e.hits.Close(), vErr, e.gateway.Close(), e.audit.Close(), e.store.Close())
+}
+
+// apiSections avoids handing the API a typed nil.
+func (e *Engine) apiSections() api.Sections {
+	if e.sections == nil {
+		return nil
+	}
+	return e.sections
 }

@@ -204,16 +204,23 @@ func allHits(t *testing.T, base string) []string {
 // records have arrived or the deadline passes.
 func consumeTopic(t *testing.T, addr, topic string, want int) []kafka.Message {
 	t.Helper()
+	return consumeUntil(t, addr, topic, func(got []kafka.Message) bool { return len(got) >= want })
+}
+
+// consumeUntil reads the records of topic from the start until done says
+// so; the test fails after 30 s.
+func consumeUntil(t *testing.T, addr, topic string, done func([]kafka.Message) bool) []kafka.Message {
+	t.Helper()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic,
 		GroupID: "check-" + topic + "-" + t.Name(), StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var got []kafka.Message
-	for len(got) < want {
+	for !done(got) {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
-			t.Fatalf("consume %s: got %d of %d records: %v", topic, len(got), want, err)
+			t.Fatalf("consume %s: stopped after %d records: %v", topic, len(got), err)
 		}
 		got = append(got, m)
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/anpr/anpr/internal/store"
 	"github.com/anpr/anpr/matcher"
 	"github.com/anpr/anpr/plate"
+	"github.com/anpr/anpr/sectioncontrol"
 )
 
 // processor is the pipeline of one partition worker. Its buffers are reused
@@ -25,6 +27,15 @@ type processor struct {
 	inBatch map[string]struct{}
 	// appended[i] is the Kafka time of the record of hits[i].
 	appended []time.Time
+
+	// Section control; sc is nil when no section is configured.
+	sc         *sectioncontrol.Tracker
+	cpKey      string // store key of the checkpoint
+	cp, lastCP []byte // checkpoint being built, and the one stored last
+	skipBelow  int64  // offsets the restored checkpoint already covers
+	replayNow  time.Time
+	vevents    []store.Event
+	vmsgs      []kafka.Message
 }
 
 // maxRemembered bounds the hits a new partition worker reads back to
@@ -32,7 +43,11 @@ type processor struct {
 const maxRemembered = 1_000_000
 
 func (e *Engine) newProcessor(partition int) ingest.Processor {
-	p := &processor{e: e, sup: matcher.NewSuppressor(), inBatch: make(map[string]struct{})}
+	p := &processor{e: e, sup: matcher.NewSuppressor(), inBatch: make(map[string]struct{}), skipBelow: -1}
+	if e.sections != nil {
+		p.sc = e.sections.tracker()
+		p.cpKey = checkpointKey(e.cfg.Topics.Reads, partition)
+	}
 	// Rebuild the suppress windows from the hits already stored, so a
 	// restart or a replay suppresses exactly what a run without one would.
 	recent, err := e.store.RecentEvents(store.Hits, time.Now().Add(-e.matcher.MaxSuppress()), maxRemembered)
@@ -48,8 +63,35 @@ func (e *Engine) newProcessor(partition int) ingest.Processor {
 	return p
 }
 
-// Process runs steps 2 to 5 of the data flow (doc.go) for one batch.
+// Rewind restores the partition's section-control state from its stored
+// checkpoint: the Tracker is rebuilt by reading again the records it still
+// needs (doc.go, Restart).
+func (p *processor) Rewind(ctx context.Context, committed int64) (int64, error) {
+	p.replayNow = time.Now()
+	if p.sc == nil || committed < 0 {
+		return committed, nil // a new group reads everything anyway
+	}
+	cp, err := p.e.store.State(p.cpKey)
+	if err != nil || cp == nil {
+		return committed, err
+	}
+	from, err := p.sc.Restore(cp)
+	if err != nil {
+		p.e.log.Warn("section-control checkpoint not usable; pending pairs of this partition are lost",
+			"partition", p.cpKey, "err", err)
+		p.sc = p.e.sections.tracker()
+		return committed, nil
+	}
+	p.lastCP = cp
+	p.skipBelow = from
+	return min(from, committed), nil
+}
+
+// Process runs steps 2 to 6 of the data flow (doc.go) for one batch.
 func (p *processor) Process(ctx context.Context, b *ingest.Batch) error {
+	if b.Replay {
+		return p.replay(ctx, b)
+	}
 	e := p.e
 	now := time.Now()
 	p.fresh, p.hits, p.events, p.msgs, p.appended = p.fresh[:0], p.hits[:0], p.events[:0], p.msgs[:0], p.appended[:0]
@@ -85,12 +127,25 @@ func (p *processor) Process(ctx context.Context, b *ingest.Batch) error {
 		p.events = append(p.events, store.Event{ID: h.ID, ReadID: h.Read.ReadID, TS: h.Read.TS, JSON: js})
 		p.msgs = append(p.msgs, kafka.Message{Key: []byte(h.Read.PlateNorm), Value: js})
 	}
+	ds, err := p.observe(b, now)
+	if err != nil {
+		return err
+	}
+	// Violations are published before they are stored, so a stored one was
+	// published: the replay after a restart need not publish them again.
+	if err := p.publishViolations(ctx); err != nil {
+		return err
+	}
 	// A read processed again (replay, gateway retry) rewrites its passage
 	// with the same key and its hits with the same ids: the store keeps one
 	// of each, and the hits are published again (at-least-once, same ids).
-	res, err := e.store.Write(&store.Batch{Reads: p.fresh, Hits: p.events})
+	res, err := e.store.Write(&store.Batch{Reads: p.fresh, Hits: p.events, Violations: p.vevents, State: p.checkpoint()})
 	if err != nil {
 		return fmt.Errorf("store batch: %w", err)
+	}
+	p.stored()
+	if e.sections != nil {
+		e.sections.count(ds)
 	}
 	if len(p.msgs) > 0 {
 		if err := e.hits.WriteMessages(ctx, p.msgs...); err != nil {
@@ -106,5 +161,125 @@ func (p *processor) Process(ctx context.Context, b *ingest.Batch) error {
 	}
 	e.m.duplicates.Add(float64(len(b.Reads) - len(p.fresh)))
 	e.m.republished.Add(float64(res.KnownHits))
+	return nil
+}
+
+// observe feeds the batch to the Tracker and prepares the violations it
+// decided (p.vevents, p.vmsgs). All reads are observed, repeats included,
+// so that a replay sees what the live run saw.
+func (p *processor) observe(b *ingest.Batch, now time.Time) ([]sectioncontrol.Decision, error) {
+	p.vevents, p.vmsgs = p.vevents[:0], p.vmsgs[:0]
+	if p.sc == nil {
+		return nil, nil
+	}
+	for i := range b.Reads {
+		if b.Offsets[i] >= p.skipBelow {
+			p.sc.Observe(&b.Reads[i], b.Offsets[i])
+		}
+	}
+	return p.decided(p.sc.Advance(now), b.Reads)
+}
+
+// decided turns the violations among ds into store events and messages,
+// with their evidence completed from batch or the store.
+func (p *processor) decided(ds []sectioncontrol.Decision, batch []plate.Read) ([]sectioncontrol.Decision, error) {
+	for i := range ds {
+		v := ds[i].Violation
+		if v == nil {
+			continue
+		}
+		if err := p.e.evidence(v, batch); err != nil {
+			return nil, err
+		}
+		js := v.AppendJSON(nil)
+		p.vevents = append(p.vevents, store.Event{ID: v.ID, ReadID: v.Exit.ReadID, TS: v.Exit.TS, JSON: js})
+		p.vmsgs = append(p.vmsgs, kafka.Message{Key: []byte(v.SectionID), Value: js})
+	}
+	return ds, nil
+}
+
+func (p *processor) publishViolations(ctx context.Context) error {
+	if len(p.vmsgs) == 0 {
+		return nil
+	}
+	if err := p.e.violations.WriteMessages(ctx, p.vmsgs...); err != nil {
+		return fmt.Errorf("produce %d violations: %w", len(p.vmsgs), err)
+	}
+	return nil
+}
+
+// checkpoint returns the State to store with the batch: the Tracker's
+// checkpoint if it changed since the last one stored.
+func (p *processor) checkpoint() []store.State {
+	if p.sc == nil {
+		return nil
+	}
+	p.cp = p.sc.Checkpoint(p.cp[:0])
+	if bytes.Equal(p.cp, p.lastCP) {
+		return nil
+	}
+	return []store.State{{Key: p.cpKey, Value: p.cp}}
+}
+
+// stored records that the checkpoint built last is in the store.
+func (p *processor) stored() {
+	if p.sc != nil && !bytes.Equal(p.cp, p.lastCP) {
+		p.lastCP = append(p.lastCP[:0], p.cp...)
+	}
+}
+
+// replay feeds records processed before the restart to the Tracker only:
+// their passages and hits are stored, and so are the violations they
+// decide, which were published before they were stored. A violation the
+// store does not know would mean the replay decided differently from the
+// first run (a bug): it is stored and published, and logged.
+func (p *processor) replay(ctx context.Context, b *ingest.Batch) error {
+	if p.sc == nil {
+		return nil
+	}
+	ds, err := p.observe(b, p.replayNow)
+	if err != nil || len(p.vevents) == 0 {
+		return err
+	}
+	if _, err := p.e.store.Write(&store.Batch{Violations: p.vevents}); err != nil {
+		return fmt.Errorf("store replayed violations: %w", err)
+	}
+	var fresh []kafka.Message
+	for i, ev := range p.vevents {
+		if !ev.Known {
+			fresh = append(fresh, p.vmsgs[i])
+		}
+	}
+	if len(fresh) > 0 {
+		p.e.log.Warn("replay decided violations the first run had not stored", "partition", b.Partition, "violations", len(fresh))
+		p.e.sections.count(ds)
+		p.vmsgs = fresh
+		return p.publishViolations(ctx)
+	}
+	return nil
+}
+
+// Idle takes the decisions that wait for input to go quiet (idle_flush):
+// they are published, then stored with the checkpoint that records the
+// flush.
+func (p *processor) Idle(ctx context.Context) error {
+	if p.sc == nil {
+		return nil
+	}
+	ds, err := p.decided(p.sc.Advance(time.Now()), nil)
+	if err != nil {
+		return err
+	}
+	if err := p.publishViolations(ctx); err != nil {
+		return err
+	}
+	st := p.checkpoint()
+	if len(p.vevents) > 0 || st != nil {
+		if _, err := p.e.store.Write(&store.Batch{Violations: p.vevents, State: st}); err != nil {
+			return fmt.Errorf("store violations: %w", err)
+		}
+		p.stored()
+	}
+	p.e.sections.count(ds)
 	return nil
 }

@@ -1,10 +1,12 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,14 +24,27 @@ import (
 // the consumer without committing the batch. A Processor belongs to one
 // partition worker and is never called concurrently.
 type Processor interface {
+	// Rewind is called once, before the first fetch, with the partition's
+	// committed offset (kafka.FirstOffset when the group has none). It
+	// returns the offset to fetch from: the committed one, or an earlier
+	// one to rebuild state from records already processed; those records
+	// come in batches with Replay set, and their rejects are not sent to
+	// the dead-letter topic again.
+	Rewind(ctx context.Context, committed int64) (int64, error)
 	Process(ctx context.Context, b *Batch) error
+	// Idle is called when no record arrived for Config.CommitInterval.
+	Idle(ctx context.Context) error
 }
 
 // Batch is what a partition worker hands its Processor.
 type Batch struct {
 	Partition int
+	// Replay says the records were processed before (see Rewind).
+	Replay bool
 	// Reads are the valid reads, in offset order.
 	Reads []plate.Read
+	// Offsets[i] is the offset of the record of Reads[i].
+	Offsets []int64
 	// Appended[i] is the Kafka timestamp of the record of Reads[i].
 	Appended []time.Time
 }
@@ -201,6 +216,8 @@ type worker struct {
 	committed  int64 // last committed offset; -1 none
 	pending    int64 // offset to commit next; -1 none
 	lastCommit time.Time
+	replayEnd  int64 // records below it are replayed (see Processor.Rewind)
+	next       int64 // offset after the last record handled
 	proc       Processor
 	batch      Batch
 	dlq        []kafka.Message
@@ -210,12 +227,25 @@ func (w *worker) run(ctx context.Context) error {
 	c := w.c
 	r := c.cfg.Kafka.PartitionReader(c.cfg.Topic, w.partition)
 	defer r.Close()
-	if err := r.SetOffset(w.offset); err != nil {
-		return fmt.Errorf("partition %d: set offset %d: %w", w.partition, w.offset, err)
-	}
 	w.committed, w.pending = -1, -1
+	w.replayEnd = w.offset
+	if w.offset >= 0 {
+		// Never commit below the group's offset while replaying.
+		w.committed = w.offset
+	}
 	w.proc = c.cfg.NewProcessor(w.partition)
 	w.batch.Partition = w.partition
+	from, err := w.proc.Rewind(ctx, w.offset)
+	if err != nil {
+		return fmt.Errorf("partition %d: rewind from offset %d: %w", w.partition, w.offset, err)
+	}
+	if from != w.offset {
+		c.cfg.Logger.Info("partition replay", "partition", w.partition, "from", from, "to", w.offset)
+	}
+	if err := r.SetOffset(from); err != nil {
+		return fmt.Errorf("partition %d: set offset %d: %w", w.partition, from, err)
+	}
+	w.next = from
 
 	msgs := make(chan kafka.Message, c.cfg.MaxBatch)
 	fetchCtx, stopFetch := context.WithCancel(ctx)
@@ -264,7 +294,17 @@ func (w *worker) run(ctx context.Context) error {
 			}
 			recs = append(recs, m)
 		case <-time.After(c.cfg.CommitInterval):
-			// Idle: commit what is pending.
+			// Idle: let the processor take time-driven decisions (not in
+			// the middle of a replay: they belong to the live stream), then
+			// commit what is pending.
+			if w.next >= w.replayEnd {
+				fctx, cancel := context.WithTimeout(flushCtx, flushTimeout)
+				err := w.proc.Idle(fctx)
+				cancel()
+				if err != nil {
+					return fmt.Errorf("partition %d: idle: %w", w.partition, err)
+				}
+			}
 		}
 	drain:
 		for len(recs) > 0 && len(recs) < c.cfg.MaxBatch {
@@ -278,13 +318,21 @@ func (w *worker) run(ctx context.Context) error {
 				break drain
 			}
 		}
-		if len(recs) > 0 {
+		for len(recs) > 0 {
+			// A batch is all replay or all new.
+			n := len(recs)
+			if recs[0].Offset < w.replayEnd {
+				n, _ = slices.BinarySearchFunc(recs, w.replayEnd, func(m kafka.Message, off int64) int {
+					return cmp.Compare(m.Offset, off)
+				})
+			}
 			fctx, cancel := context.WithTimeout(flushCtx, flushTimeout)
-			err := w.handle(fctx, recs)
+			err := w.handle(fctx, recs[:n], recs[0].Offset < w.replayEnd)
 			cancel()
 			if err != nil {
 				return err
 			}
+			recs = recs[n:]
 		}
 		if w.pending > w.committed && time.Since(w.lastCommit) >= c.cfg.CommitInterval {
 			if err := w.commit(flushCtx); err != nil {
@@ -297,11 +345,12 @@ func (w *worker) run(ctx context.Context) error {
 
 // handle decodes recs, sends rejects to the DLQ and valid reads to the
 // Processor, and marks the batch committable.
-func (w *worker) handle(ctx context.Context, recs []kafka.Message) error {
+func (w *worker) handle(ctx context.Context, recs []kafka.Message, replay bool) error {
 	c := w.c
 	now := c.cfg.Now()
 	b := &w.batch
-	b.Reads, b.Appended, w.dlq = b.Reads[:0], b.Appended[:0], w.dlq[:0]
+	b.Replay = replay
+	b.Reads, b.Offsets, b.Appended, w.dlq = b.Reads[:0], b.Offsets[:0], b.Appended[:0], w.dlq[:0]
 	for i := range recs {
 		m := &recs[i]
 		b.Reads = append(b.Reads, plate.Read{})
@@ -309,16 +358,23 @@ func (w *worker) handle(ctx context.Context, recs []kafka.Message) error {
 		err := decode(m.Value, rd, now)
 		if err != nil {
 			b.Reads = b.Reads[:len(b.Reads)-1]
-			w.dlq = append(w.dlq, c.deadLetter(m, err))
+			if !replay {
+				w.dlq = append(w.dlq, c.deadLetter(m, err))
+			}
 			continue
 		}
-		if !c.cfg.KnownCamera(rd.CameraID) {
+		if !replay && !c.cfg.KnownCamera(rd.CameraID) {
 			c.m.unknownCamera.Inc()
 		}
+		b.Offsets = append(b.Offsets, m.Offset)
 		b.Appended = append(b.Appended, m.Time)
 	}
-	c.m.consumed.Add(float64(len(recs)))
-	c.m.batchSize.Observe(float64(len(recs)))
+	if replay {
+		c.m.replayed.Add(float64(len(recs)))
+	} else {
+		c.m.consumed.Add(float64(len(recs)))
+		c.m.batchSize.Observe(float64(len(recs)))
+	}
 	if len(b.Reads) > 0 {
 		if err := w.proc.Process(ctx, b); err != nil {
 			return fmt.Errorf("partition %d: process batch at offset %d: %w", w.partition, recs[0].Offset, err)
@@ -330,7 +386,7 @@ func (w *worker) handle(ctx context.Context, recs []kafka.Message) error {
 		}
 	}
 	last := &recs[len(recs)-1]
-	w.pending = last.Offset + 1
+	w.pending, w.next = last.Offset+1, last.Offset+1
 	c.m.lag.WithLabelValues(strconv.Itoa(w.partition)).Set(float64(max(last.HighWaterMark-last.Offset-1, 0)))
 	return nil
 }

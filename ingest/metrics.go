@@ -8,6 +8,7 @@ import (
 
 type metrics struct {
 	consumed      prometheus.Counter
+	replayed      prometheus.Counter
 	rejected      *prometheus.CounterVec
 	unknownCamera prometheus.Counter
 	lag           *prometheus.GaugeVec
@@ -20,6 +21,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		consumed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "anpr_ingest_records_consumed_total",
 			Help: "Records read from the reads topic.",
+		}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "anpr_ingest_records_replayed_total",
+			Help: "Records read again below the committed offset to rebuild state after a restart or rebalance.",
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "anpr_ingest_records_rejected_total",
@@ -47,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.rejected.WithLabelValues(r) // export zeros so dashboards see every reason
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.rejected, m.unknownCamera, m.lag, m.batchSize, m.commits)
+		reg.MustRegister(m.consumed, m.replayed, m.rejected, m.unknownCamera, m.lag, m.batchSize, m.commits)
 	}
 	return m
 }

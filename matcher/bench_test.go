@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,14 +105,14 @@ func getBenchSet(b *testing.B, n int) *benchSet {
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		s.heapMB = float64(after.HeapAlloc-before.HeapAlloc) / 1e6
-		s.exact = m.idx.Load().exact
+		s.exact = m.idx.Load().ks[ksExact]
 		for i := range entries {
 			entries[i].List = "oc"
 		}
 		if err := m.Load(entries); err != nil {
 			b.Fatal(err)
 		}
-		s.canon = m.idx.Load().canon
+		s.canon = m.idx.Load().ks[ksCanon]
 		s.m = m
 
 		// The plates share one backing array, as if decoded in turn from
@@ -139,12 +140,13 @@ func getBenchSet(b *testing.B, n int) *benchSet {
 func (s *benchSet) view(exact, canon, bloom bool) *Matcher {
 	m := &Matcher{lists: s.m.lists, byName: s.m.byName, ocr: s.m.ocr, shards: s.m.shards,
 		bloom: bloom, logger: s.m.logger, metrics: s.m.metrics}
-	ix := &index{counts: make([]int, len(s.m.lists))}
+	ix := newIndex(len(s.m.lists), s.m.shards)
+	ix.strs = s.m.idx.Load().strs
 	if exact {
-		ix.exact = withFilters(s.exact, bloom)
+		ix.ks[ksExact] = withFilters(s.exact, bloom)
 	}
 	if canon {
-		ix.canon = withFilters(s.canon, bloom)
+		ix.ks[ksCanon] = withFilters(s.canon, bloom)
 	}
 	m.idx.Store(ix)
 	return m
@@ -154,9 +156,11 @@ func withFilters(ks keyspace, bloom bool) keyspace {
 	if bloom {
 		return ks
 	}
-	ks.shards = append([]shard(nil), ks.shards...)
-	for i := range ks.shards {
-		ks.shards[i].filter = nil
+	ks.shards = slices.Clone(ks.shards)
+	for i, sh := range ks.shards {
+		c := *sh
+		c.filter = nil
+		ks.shards[i] = &c
 	}
 	return ks
 }
@@ -283,27 +287,196 @@ func BenchmarkMatchCounting(b *testing.B) {
 	}
 }
 
-// BenchmarkLoad measures building and publishing an index.
+// fullEntry returns the i-th of a set of entries with every field set, as
+// a national list has them: plates from benchPlate, references unique,
+// categories and actions from a few values.
+func fullEntry(list string, i int) Entry {
+	return Entry{List: list, Plate: benchPlate(i), Country: "BE",
+		Category: []string{"stolen_vehicle", "wanted_person", "no_insurance", "expired_mot"}[i%4],
+		Priority: 1 + i%3, Action: []string{"intercept", "observe", "report"}[i%3],
+		Reference: fmt.Sprintf("PV-2026-%07d", i), Reason: "theft reported 2026-11-01",
+		ValidFrom: t0.AddDate(0, -1, 0), ValidUntil: t0.AddDate(0, 6, i%30), Covert: i%50 == 0}
+}
+
+// heapInUse returns the live heap after a collection.
+func heapInUse() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// BenchmarkLoad measures building and publishing an index of entries with
+// every field set (fullEntry), and the heap the index holds once the
+// entries given to Load are dropped (heap-B/entry). s/load is wall time,
+// cpu-s/load the CPU time of the process (Load uses every core to merge
+// shards):
 //
-//	go test -run='^$' -bench='^BenchmarkLoad$' -benchtime=3x ./matcher
+//	go test -run='^$' -bench='^BenchmarkLoad$' -benchtime=1x ./matcher
 func BenchmarkLoad(b *testing.B) {
-	for _, n := range []int{1e5, 1e6} {
-		b.Run(fmt.Sprintf("entries=1e%d", int(math.Log10(float64(n)))), func(b *testing.B) {
-			m, err := New([]List{{Name: "ex", Mode: Exact}, {Name: "oc", Mode: OCR}}, Options{})
-			if err != nil {
-				b.Fatal(err)
+	for _, n := range []int{1e5, 1e6, 1e7} {
+		for _, mode := range []Mode{Exact, OCR, Fuzzy} {
+			if n == 1e7 && mode == Fuzzy {
+				continue // about 3 GB
 			}
-			entries := make([]Entry, n)
-			for i := range entries {
-				entries[i] = Entry{List: []string{"ex", "oc"}[i%2], Plate: benchPlate(i)}
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := m.Load(entries); err != nil {
+			b.Run(fmt.Sprintf("entries=1e%d/mode=%s", int(math.Log10(float64(n))), mode), func(b *testing.B) {
+				m, err := New([]List{{Name: "l", Mode: mode}}, Options{})
+				if err != nil {
 					b.Fatal(err)
 				}
+				b.ReportAllocs()
+				var heap uint64
+				var cpu time.Duration
+				for b.Loop() {
+					b.StopTimer()
+					m.Load(nil)
+					before := heapInUse()
+					entries := make([]Entry, n)
+					for i := range entries {
+						entries[i] = fullEntry("l", i)
+					}
+					b.StartTimer()
+					cpu0 := processCPU()
+					if err := m.Load(entries); err != nil {
+						b.Fatal(err)
+					}
+					cpu += processCPU() - cpu0
+					b.StopTimer()
+					entries = nil
+					heap = heapInUse() - before
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(b.Elapsed().Seconds())/float64(b.N), "s/load")
+				b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/load")
+				b.ReportMetric(float64(heap)/float64(n), "heap-B/entry")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
+}
+
+// BenchmarkApply measures how long a batch of changes takes to be in
+// force at 1e7 entries (an exact list): Apply of one change or of 1000
+// (half upserts of new plates, half deletes of listed ones), p50 and p99
+// over the calls:
+//
+//	go test -run='^$' -bench='^BenchmarkApply$' -benchtime=200x ./matcher
+func BenchmarkApply(b *testing.B) {
+	const n = 1e7
+	m, err := New([]List{{Name: "l", Mode: Exact}}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	entries := make([]Entry, n)
+	for i := range entries {
+		entries[i] = fullEntry("l", i)
+	}
+	if err := m.Load(entries); err != nil {
+		b.Fatal(err)
+	}
+	entries = nil
+	for _, size := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("entries=1e7/changes=%d", size), func(b *testing.B) {
+			b.ReportAllocs()
+			var times []time.Duration
+			next := 0
+			for b.Loop() {
+				changes := make([]Change, size)
+				for j := range changes {
+					next++
+					if j%2 == 0 {
+						changes[j] = Change{Entry: fullEntry("l", n+next)}
+					} else {
+						changes[j] = Change{Delete: true, Entry: Entry{List: "l", Plate: benchPlate(next * 7919 % n)}}
+					}
+				}
+				start := time.Now()
+				if err := m.Apply(changes); err != nil {
+					b.Fatal(err)
+				}
+				times = append(times, time.Since(start))
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/entry")
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1e3, "p50-ms")
+			b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1e3, "p99-ms")
+		})
+	}
+}
+
+// fuzzyPlate returns the i-th of random-looking 7-character plates over
+// the characters that are their own OCR canonical form (27 of them): a
+// sparser space than benchPlate's, as real plates of several formats are.
+func fuzzyPlate(i int) string {
+	const chars = "0123456789ACEFHJKLMNPRTUVWXY"
+	x := uint64(i)*0x9E3779B97F4A7C15 + 1
+	x ^= x >> 29
+	var b [7]byte
+	for j := range b {
+		b[j] = chars[x%uint64(len(chars))]
+		x /= uint64(len(chars))
+	}
+	return string(b[:])
+}
+
+// fuzzySet is a fuzzy list of 1e6 entries, built once per process and
+// distance.
+type fuzzySet struct {
+	m      *Matcher
+	plates []string // read plates, benchReads of them
+	heap   float64  // heap the index takes, B/entry
+	hits   float64  // hits per read
+}
+
+var fuzzySets = map[[2]int]*fuzzySet{}
+
+func getFuzzySet(b *testing.B, n, d int) *fuzzySet {
+	if s, ok := fuzzySets[[2]int{n, d}]; ok {
+		return s
+	}
+	m, err := New([]List{{Name: "fz", Mode: Fuzzy, MaxDistance: d}}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	before := heapInUse()
+	entries := make([]Entry, n)
+	for i := range entries {
+		entries[i] = Entry{List: "fz", Plate: fuzzyPlate(i)}
+	}
+	if err := m.Load(entries); err != nil {
+		b.Fatal(err)
+	}
+	entries = nil
+	s := &fuzzySet{m: m, heap: float64(heapInUse()-before) / float64(n), plates: make([]string, benchReads)}
+	for j := range s.plates {
+		s.plates[j] = fuzzyPlate(n + j)
+		if j%hitEvery == 0 {
+			s.plates[j] = fuzzyPlate(j * 7919 % n)
+		}
+	}
+	hits := 0
+	for _, p := range s.plates {
+		hits += len(m.Match(&plate.Read{PlateNorm: p, TS: t0}, t0, nil))
+	}
+	s.hits = float64(hits) / float64(len(s.plates))
+	fuzzySets[[2]int{n, d}] = s
+	return s
+}
+
+// BenchmarkMatchFuzzy measures MatchBatch on a fuzzy list (distance 1 or
+// 2) of 1e6 entries (1e3: in cache, the cost of computing), 1 read in 1000
+// listed, and the heap the list takes
+// (heap-B/entry, the canon and fuzzy keyspaces together). At distance 2
+// most reads have a neighbour among 1e6 random 7-character plates: the
+// hits, not the lookups, dominate.
+//
+//	go test -run='^$' -bench='^BenchmarkMatchFuzzy$' -benchtime=2s ./matcher
+func BenchmarkMatchFuzzy(b *testing.B) {
+	for _, c := range []struct{ n, d int }{{1e3, 1}, {1e6, 1}, {1e6, 2}} {
+		s := getFuzzySet(b, c.n, c.d) // outside Run, which times its first call
+		b.Run(fmt.Sprintf("entries=1e%d/distance=%d", int(math.Log10(float64(c.n))), c.d), func(b *testing.B) {
+			runParallelBatch(b, s.m, s.plates)
+			b.ReportMetric(s.heap, "heap-B/entry")
+			b.ReportMetric(s.hits, "hits/read")
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -42,6 +43,13 @@ func (e *Entry) check() (norm, field, reason string) {
 	}
 	if !e.ValidFrom.IsZero() && !e.ValidUntil.IsZero() && !e.ValidUntil.After(e.ValidFrom) {
 		return "", "valid_until", "not after valid_from"
+	}
+	for _, f := range []struct{ name, v string }{
+		{"category", e.Category}, {"action", e.Action}, {"reference", e.Reference}, {"reason", e.Reason},
+	} {
+		if len(f.v) > maxText {
+			return "", f.name, fmt.Sprintf("longer than %d bytes", maxText)
+		}
 	}
 	return norm, "", ""
 }

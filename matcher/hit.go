@@ -15,8 +15,8 @@ type Hit struct {
 	Read       plate.Read // a copy of the read
 	List       string
 	Entry      Entry
-	Match      Mode // Exact or OCR (Fuzzy once fuzzy matching exists)
-	Distance   int  // edit distance; 0 for Exact and OCR
+	Match      Mode // Exact, OCR or Fuzzy: how the read matched
+	Distance   int  // edit distance after the OCR mapping; 0 for Exact and OCR
 	Covert     bool // the list or the entry is covert
 	DetectedAt time.Time
 

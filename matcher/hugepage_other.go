@@ -3,4 +3,4 @@
 package matcher
 
 // adviseHuge does nothing: transparent huge pages are advised on Linux only.
-func adviseHuge([]bucket) {}
+func adviseHuge[T any]([]T) {}

@@ -1,255 +1,155 @@
 package matcher
 
 import (
-	"cmp"
 	"encoding/binary"
-	"fmt"
-	"slices"
-	"strings"
-	"time"
+	"math/bits"
 
 	"github.com/bits-and-blooms/bloom/v3"
-	"github.com/cespare/xxhash/v2"
-
-	"github.com/anpr/anpr/plate"
 )
 
 // bloomFP is the false-positive rate of the per-shard bloom filters.
 const bloomFP = 0.001
 
-// index is one immutable generation of loaded entries. Nothing in it is
-// written after build returns, which is what lets Match read it without
-// locks.
+// Keyspaces of an index, in the order Match reports their hits.
+const (
+	ksExact = iota // entries of Exact lists, keyed by the normalized plate
+	ksCanon        // entries of OCR and Fuzzy lists, keyed by the OCR canonical form
+	ksFuzzy        // deletion variants of the canonical forms of Fuzzy entries (fuzzy.go)
+	numKeyspaces
+)
+
+// index is one immutable generation of loaded entries. Nothing reachable
+// from it is written after it is published, which is what lets Match read
+// it without locks; the next generation shares the shards that did not
+// change (copy on write).
 type index struct {
-	exact  keyspace // entries of Exact lists, keyed by the normalized plate
-	canon  keyspace // entries of OCR (and, for now, Fuzzy) lists, keyed by the OCR canonical form
+	ks     [numKeyspaces]keyspace
 	counts []int    // loaded entries per list, in New order
+	strs   []string // the interner's strings as of this generation
 }
 
-// keyspace maps the 64-bit hash of a key to the entries with that key.
-// Entries are stored grouped by hash so a lookup yields a contiguous span.
-// A fuzzy keyspace (deletion variants of canonical keys) will sit beside
-// these two.
+// keyspace maps the hash of a key to postings (entries, or candidate keys
+// in the fuzzy keyspace) with that key. It is split into shards by hash
+// range (shardOf), each immutable.
 type keyspace struct {
-	shards []shard
-	recs   []Entry  // grouped by key hash, lists in New order within a group
-	hashes []uint64 // hashes[i] is the key hash of recs[i]
-	lists  []uint16 // lists[i] is the list index of recs[i]
-	size   int      // len(recs); 0 means skip the keyspace entirely
-	canon  bool     // keys are OCR canonical forms: OCR.Same verifies a candidate
+	shards []*shard
+	size   int // postings in all shards; 0 means skip the keyspace entirely
 }
 
+// shard holds the postings of a hash range, sorted by (hash, list,
+// ident), each a record (record.go) in arena.
 type shard struct {
-	keys   table              // key hash → position of its first entry in recs
+	keys   table              // key hash → position of its first posting
+	hashes []uint64           // hashes[i] is the key hash of posting i
+	refs   []uint32           // refs[i] is the record of posting i in arena
+	arena  arena              // the records, shared with other generations
 	filter *bloom.BloomFilter // nil unless Options.Bloom
+	bitmap bitmap             // fuzzy keyspace only: a one-hash filter in front of keys
+
+	touched byte // stored only so that mergeShard's look-ahead loads stay
 }
 
-type span struct{ start, n uint32 }
+// span is the postings [start, end) of a shard.
+type span struct{ start, end uint32 }
 
-func hashString(s string) uint64 { return xxhash.Sum64String(s) }
-func hashBytes(b []byte) uint64  { return xxhash.Sum64(b) }
+// emptyShard is the shard of an empty hash range, shared by all keyspaces.
+var emptyShard = &shard{keys: newTable(0, 1)}
+
+func newIndex(nlists, nshards int) *index {
+	ix := &index{counts: make([]int, nlists), strs: []string{""}}
+	for k := range ix.ks {
+		ix.ks[k].shards = make([]*shard, nshards)
+		for s := range ix.ks[k].shards {
+			ix.ks[k].shards[s] = emptyShard
+		}
+	}
+	return ix
+}
 
 // shardOf maps h to 0..n-1 by multiply-shift, which is monotonic in h:
-// entries sorted by hash are also sorted by shard.
-func shardOf(h uint64, n int) int { return int((h >> 32) * uint64(n) >> 32) }
+// postings sorted by hash are also sorted by shard.
+func shardOf(h uint64, n int) int {
+	hi, _ := bits.Mul64(h, uint64(n))
+	return int(hi)
+}
+
+func (ks *keyspace) shardOf(h uint64) *shard { return ks.shards[shardOf(h, len(ks.shards))] }
 
 // touch loads a word of the first bucket that a lookup of h reads and
 // returns it. matchGroup calls it for many reads in a row, so that their
 // cache and TLB misses are in flight together before find needs them.
 func (ks *keyspace) touch(h uint64) uint32 {
-	t := &ks.shards[shardOf(h, len(ks.shards))].keys
+	t := &ks.shardOf(h).keys
 	return t.buckets[t.home(h)][0].ref
 }
 
-// find returns the span of entries whose key hashes to h.
-func (ks *keyspace) find(h uint64) (span, bool) {
-	s := &ks.shards[shardOf(h, len(ks.shards))]
+// bitmap is a filter of one bit per key hash, bitmapBits bits per key:
+// the fuzzy keyspace has about eight keys per entry, too many for the CPU
+// caches, and a read probes about eight of them, mostly in vain. A probe
+// of the bitmap, a sixteenth of the table's size, is then likely a cache
+// hit, and a set bit (about 6 % of misses) goes on to the table.
+type bitmap struct {
+	words []uint64
+	mul   uint64 // as table
+	shift uint8  // 64 - log2(bits)
+}
+
+const bitmapBits = 16
+
+func newBitmap(n, shards int) bitmap {
+	nbits, shift := 64, uint8(58)
+	for nbits < n*bitmapBits {
+		nbits *= 2
+		shift--
+	}
+	return bitmap{words: make([]uint64, nbits/64), mul: uint64(shards), shift: shift}
+}
+
+// bit returns the word and bit of h (monotonic in h within a shard).
+func (b *bitmap) bit(h uint64) (int, uint64) {
+	i := h * b.mul >> b.shift
+	return int(i >> 6), 1 << (i & 63)
+}
+
+func (b *bitmap) set(h uint64) {
+	w, m := b.bit(h)
+	b.words[w] |= m
+}
+
+func (b *bitmap) has(h uint64) bool {
+	w, m := b.bit(h)
+	return b.words[w]&m != 0
+}
+
+// touchBitmap is touch for a keyspace with bitmaps.
+func (ks *keyspace) touchBitmap(h uint64) uint32 {
+	b := &ks.shardOf(h).bitmap
+	w, _ := b.bit(h)
+	return uint32(b.words[w])
+}
+
+// find returns the shard and span of the postings whose key hashes to h.
+func (ks *keyspace) find(h uint64) (*shard, span) {
+	s := ks.shardOf(h)
+	if s.bitmap.words != nil && !s.bitmap.has(h) {
+		return s, span{}
+	}
 	if s.filter != nil {
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], h)
 		if !s.filter.Test(b[:]) {
-			return span{}, false
+			return s, span{}
 		}
 	}
-	start, ok := s.keys.get(h, ks.hashes)
+	start, ok := s.keys.get(h, s.hashes)
 	if !ok {
-		return span{}, false
+		return s, span{}
 	}
 	end := start + 1
-	for int(end) < len(ks.hashes) && ks.hashes[end] == h {
+	for int(end) < len(s.hashes) && s.hashes[end] == h {
 		end++
 	}
-	return span{start: start, n: end - start}, true
+	return s, span{start: start, end: end}
 }
 
-// collect appends the hits of the entries in sp that r matches. The hash
-// only selected candidates: the plate itself is compared here.
-func (m *Matcher) collect(ks *keyspace, sp span, r *plate.Read, now time.Time, dst []Hit) []Hit {
-	for i := sp.start; i < sp.start+sp.n; i++ {
-		e := &ks.recs[i]
-		match := Exact
-		if e.Plate != r.PlateNorm {
-			if !ks.canon || !m.ocr.Same(e.Plate, r.PlateNorm) {
-				continue // hash collision
-			}
-			match = OCR
-		}
-		if !e.validAt(r.TS) || !countriesAgree(e.Country, r.Country) {
-			continue
-		}
-		l := m.lists[ks.lists[i]]
-		l.hits.Inc()
-		dst = append(dst, Hit{
-			ID:         HitID(r.ReadID, l.name, e.Plate),
-			Read:       *r,
-			List:       l.name,
-			Entry:      *e,
-			Match:      match,
-			Covert:     l.covert || e.Covert,
-			DetectedAt: now,
-			list:       l,
-		})
-	}
-	return dst
-}
-
-func (e *Entry) validAt(ts time.Time) bool {
-	return (e.ValidFrom.IsZero() || !ts.Before(e.ValidFrom)) &&
-		(e.ValidUntil.IsZero() || ts.Before(e.ValidUntil))
-}
-
-func countriesAgree(a, b string) bool {
-	return a == "" || b == "" || strings.EqualFold(a, b)
-}
-
-// buildKey locates one entry during build.
-type buildKey struct {
-	hash  uint64
-	plate string // normalized
-	i     uint32 // position in the entries given to Load
-	list  uint16
-	canon bool // keyspace: false exact, true canon
-}
-
-// compareKeys orders keys by keyspace, hash, list, plate and position.
-func compareKeys(a, b buildKey) int {
-	switch {
-	case a.canon != b.canon:
-		if a.canon {
-			return 1
-		}
-		return -1
-	case a.hash != b.hash:
-		return cmp.Compare(a.hash, b.hash)
-	case a.list != b.list:
-		return cmp.Compare(a.list, b.list)
-	case a.plate != b.plate: // a hash collision, or the same plate twice
-		return strings.Compare(a.plate, b.plate)
-	}
-	return cmp.Compare(a.i, b.i)
-}
-
-// build validates and normalizes entries and returns a new index.
-func (m *Matcher) build(entries []Entry) (*index, error) {
-	if len(entries) > 1<<32-1 {
-		return nil, fmt.Errorf("%d entries: at most %d", len(entries), 1<<32-1)
-	}
-	keys := make([]buildKey, 0, len(entries))
-	var buf [plate.MaxLen]byte
-	for i := range entries {
-		e := &entries[i]
-		li, ok := m.byName[e.List]
-		if !ok {
-			return nil, fmt.Errorf("entry %d: unknown list %q", i, e.List)
-		}
-		norm, field, reason := e.check()
-		if field != "" {
-			return nil, fmt.Errorf("entry %d (list %q): %s: %s", i, e.List, field, reason)
-		}
-		k := buildKey{plate: norm, i: uint32(i), list: li}
-		if m.lists[li].mode == Exact {
-			k.hash = hashString(norm)
-		} else {
-			k.canon = true
-			k.hash = hashBytes(m.ocr.AppendCanonical(buf[:0], norm))
-		}
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, compareKeys)
-	// Of entries with the same list and plate keep the last given, which
-	// sorts last.
-	kept := keys[:0]
-	for j, k := range keys {
-		if j+1 < len(keys) && keys[j+1].hash == k.hash && keys[j+1].canon == k.canon &&
-			keys[j+1].list == k.list && keys[j+1].plate == k.plate {
-			continue
-		}
-		kept = append(kept, k)
-	}
-	keys = kept
-
-	ix := &index{counts: make([]int, len(m.lists))}
-	for _, k := range keys {
-		ix.counts[k.list]++
-	}
-	split, _ := slices.BinarySearchFunc(keys, true, func(k buildKey, _ bool) int {
-		if k.canon {
-			return 0
-		}
-		return -1
-	})
-	ix.exact = m.buildKeyspace(keys[:split], entries, false)
-	ix.canon = m.buildKeyspace(keys[split:], entries, true)
-	return ix, nil
-}
-
-// buildKeyspace copies the entries of keys, which are sorted by hash, into
-// a new keyspace.
-func (m *Matcher) buildKeyspace(keys []buildKey, entries []Entry, canon bool) keyspace {
-	ks := keyspace{canon: canon, size: len(keys)}
-	if len(keys) == 0 {
-		return ks
-	}
-	ks.recs = make([]Entry, len(keys))
-	ks.hashes = make([]uint64, len(keys))
-	ks.lists = make([]uint16, len(keys))
-	distinct := make([]int, m.shards)
-	for j, k := range keys {
-		if j == 0 || keys[j-1].hash != k.hash {
-			distinct[shardOf(k.hash, m.shards)]++
-		}
-	}
-	ks.shards = make([]shard, m.shards)
-	tables := newTables(distinct)
-	for s := range ks.shards {
-		ks.shards[s].keys = tables[s]
-		if m.bloom {
-			ks.shards[s].filter = bloom.NewWithEstimates(uint(max(distinct[s], 1)), bloomFP)
-		}
-	}
-	for j, k := range keys {
-		e := entries[k.i]
-		e.List = m.lists[k.list].name
-		e.Plate = k.plate
-		e.Country = strings.ToUpper(e.Country)
-		ks.recs[j] = e
-		ks.hashes[j] = k.hash
-		ks.lists[j] = k.list
-	}
-	var b [8]byte
-	for start := 0; start < len(keys); {
-		h := keys[start].hash
-		end := start + 1
-		for end < len(keys) && keys[end].hash == h {
-			end++
-		}
-		sh := &ks.shards[shardOf(h, m.shards)]
-		sh.keys.put(h, uint32(start))
-		if sh.filter != nil {
-			binary.LittleEndian.PutUint64(b[:], h)
-			sh.filter.Add(b[:])
-		}
-		start = end
-	}
-	return ks
-}
+func (s *shard) record(i uint32) []byte { return s.arena.record(s.refs[i]) }

@@ -1,6 +1,9 @@
 package matcher
 
 import (
+	"encoding/binary"
+	"slices"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -25,7 +28,8 @@ const groupLen = 32
 // several cores match at once (see BenchmarkMatchCounting).
 func (m *Matcher) Match(r *plate.Read, now time.Time, dst []Hit) []Hit {
 	var p [1]probe
-	return m.matchGroup(m.idx.Load(), unsafe.Slice(r, 1), p[:], now, dst)
+	var fp [1]fuzzyProbe
+	return m.matchGroup(m.idx.Load(), unsafe.Slice(r, 1), p[:], fp[:], now, dst)
 }
 
 // MatchBatch appends to dst the hits of every read of reads, in read
@@ -45,9 +49,10 @@ func (m *Matcher) Match(r *plate.Read, now time.Time, dst []Hit) []Hit {
 func (m *Matcher) MatchBatch(reads []plate.Read, now time.Time, dst []Hit) []Hit {
 	ix := m.idx.Load()
 	var ps [groupLen]probe // zeroed once per call: zeroing it per read costs as much as an L2 lookup
+	var fps [groupLen]fuzzyProbe
 	for len(reads) > 0 {
 		n := min(len(reads), groupLen)
-		dst = m.matchGroup(ix, reads[:n], ps[:n], now, dst)
+		dst = m.matchGroup(ix, reads[:n], ps[:n], fps[:n], now, dst)
 		reads = reads[n:]
 	}
 	return dst
@@ -55,41 +60,45 @@ func (m *Matcher) MatchBatch(reads []plate.Read, now time.Time, dst []Hit) []Hit
 
 // probe is the lookup state of one read in matchGroup.
 type probe struct {
-	hash    [2]uint64 // per keyspace: exact, canon
+	hash    [2]uint64 // per keyspace ksExact, ksCanon
 	touched [2]uint32 // per keyspace: what keyspace.touch loaded, stored only so that the load stays
-	sp      [2]span   // per keyspace; n == 0: no candidate
+	shard   [2]*shard // per keyspace: the shard of hash
+	sp      [2]span   // per keyspace; empty: no candidate
+	code    uint64    // key code of the plate
+	canon   uint64    // key code of its OCR canonical form
 	skip    bool      // the plate cannot match any entry
 }
 
 // matchGroup matches reads against ix, using ps (one per read, any
 // content) for its state, in four passes: hash every read; touch the
 // first bucket of every lookup; look every read up; collect the hits in
-// read order. The touches are independent loads in a loop so small that
-// the CPU issues the cache and TLB misses of a whole group before the
-// first one returns; the lookups then find their buckets in cache. A
-// lookup loop alone, its body being larger, keeps fewer misses in flight:
-// at 1e7 keys the touch pass took 20–40 % off a lookup. Go has no
-// prefetch intrinsic, hence the loads, whose results are stored so that
-// the compiler keeps them.
-func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, now time.Time, dst []Hit) []Hit {
-	keyspaces := [2]*keyspace{&ix.exact, &ix.canon}
+// read order (and probe the fuzzy keyspace, read by read). The touches
+// are independent loads in a loop so small that the CPU issues the cache
+// and TLB misses of a whole group before the first one returns; the
+// lookups then find their buckets in cache. A lookup loop alone, its body
+// being larger, keeps fewer misses in flight: at 1e7 keys the touch pass
+// took 20–40 % off a lookup. Go has no prefetch intrinsic, hence the
+// loads, whose results are stored so that the compiler keeps them.
+func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, fps []fuzzyProbe, now time.Time, dst []Hit) []Hit {
+	canon, fuzzy := ix.ks[ksCanon].size > 0, ix.ks[ksFuzzy].size > 0
 	for i := range reads {
 		p := &ps[i]
 		*p = probe{}
 		norm := reads[i].PlateNorm
-		if len(norm) < plate.MinLen || len(norm) > plate.MaxLen {
-			p.skip = true // and the canonical form fits buf below
+		code, ok := keyCode(norm)
+		if !ok || len(norm) < plate.MinLen {
+			p.skip = true
 			continue
 		}
-		if ix.exact.size > 0 {
-			p.hash[0] = hashString(norm)
-		}
-		if ix.canon.size > 0 {
+		p.code, p.hash[ksExact] = code, mix(code)
+		if canon || fuzzy {
 			var buf [plate.MaxLen]byte
-			p.hash[1] = hashBytes(m.ocr.AppendCanonical(buf[:0], norm))
+			p.canon, _ = keyCode(m.ocr.AppendCanonical(buf[:0], norm))
+			p.hash[ksCanon] = mix(p.canon)
 		}
 	}
-	for k, ks := range keyspaces {
+	for k := range ksFuzzy {
+		ks := &ix.ks[k]
 		if ks.size == 0 || ks.shards[0].filter != nil {
 			continue // with bloom filters most lookups never reach the table
 		}
@@ -99,22 +108,142 @@ func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, now time
 			}
 		}
 	}
-	for k, ks := range keyspaces {
+	for k := range ksFuzzy {
+		ks := &ix.ks[k]
 		if ks.size == 0 {
 			continue
 		}
 		for i := range ps {
 			if p := &ps[i]; !p.skip {
-				p.sp[k], _ = ks.find(p.hash[k])
+				p.shard[k], p.sp[k] = ks.find(p.hash[k])
 			}
 		}
 	}
-	for i := range ps {
-		for k, ks := range keyspaces {
-			if sp := ps[i].sp[k]; sp.n > 0 {
-				dst = m.collect(ks, sp, &reads[i], now, dst)
+	if fuzzy {
+		// As above: first the variants of every read, then a tight loop
+		// of touches. Touching each read's variants as they are made
+		// keeps far fewer misses in flight: the computing in between
+		// fills the CPU's reorder buffer.
+		for i := range ps {
+			if !ps[i].skip {
+				m.prepareFuzzy(&ps[i], &fps[i])
 			}
+		}
+		fz := &ix.ks[ksFuzzy]
+		var touched uint32
+		for i := range ps {
+			for _, h := range fps[i].hashes[:fps[i].nhash] {
+				touched += fz.touchBitmap(h)
+			}
+		}
+		ps[0].touched[0] = touched
+	}
+	for i := range ps {
+		p := &ps[i]
+		for k := range ksFuzzy {
+			if sp := p.sp[k]; sp.end > sp.start {
+				dst = m.collect(ix, p.shard[k], sp, &reads[i], p.code, k == ksCanon, 0, now, dst)
+			}
+		}
+		if fuzzy && !p.skip {
+			dst = m.matchFuzzy(ix, &reads[i], p, &fps[i], now, dst)
 		}
 	}
 	return dst
+}
+
+// fuzzyProbe is the fuzzy lookup state of one read. It holds lengths
+// rather than slices of its own arrays, which would make it escape.
+type fuzzyProbe struct {
+	key    [plate.MaxLen]byte  // the canonical form: key[:nkey]
+	hashes [maxVariants]uint64 // of its deletion variants: hashes[:nhash]
+	nkey   int
+	nhash  int
+	cands  [16]uint64 // candidates found, for matchFuzzy
+}
+
+// prepareFuzzy fills fp with the hashes of the deletion variants of the
+// read of p.
+func (m *Matcher) prepareFuzzy(p *probe, fp *fuzzyProbe) {
+	fp.nkey = len(appendKey(fp.key[:0], p.canon))
+	hashes := appendVariants(fp.hashes[:0], fp.key[:fp.nkey], m.maxDistance)
+	fp.nhash = len(hashes)
+	for j, v := range hashes {
+		hashes[j] = mix(v)
+	}
+}
+
+// matchFuzzy appends the hits of Fuzzy entries at distance 1..maxDistance
+// from the read r of p, found through the fuzzy keyspace (fuzzy.go) with
+// the variants in fp; those at distance 0 come from the canon keyspace.
+func (m *Matcher) matchFuzzy(ix *index, r *plate.Read, p *probe, fp *fuzzyProbe, now time.Time, dst []Hit) []Hit {
+	fz := &ix.ks[ksFuzzy]
+	cands := fp.cands[:0]
+	for _, h := range fp.hashes[:fp.nhash] {
+		s, sp := fz.find(h)
+		for i := sp.start; i < sp.end; i++ {
+			k, _ := binary.Uvarint(s.record(i)[2:])
+			if k != p.canon && !slices.Contains(cands, k) {
+				cands = append(cands, k)
+			}
+		}
+	}
+	for _, k := range cands {
+		var b [plate.MaxLen]byte
+		d := osa(fp.key[:fp.nkey], appendKey(b[:0], k), m.maxDistance)
+		if d > m.maxDistance {
+			continue
+		}
+		s, sp := ix.ks[ksCanon].find(mix(k))
+		dst = m.collect(ix, s, sp, r, p.code, true, d, now, dst)
+	}
+	return dst
+}
+
+// collect appends the hits of the postings sp of s, of the exact or
+// (canon) the canon keyspace, that r matches; code is the key code of r's
+// plate. Keys are bijective (key.go): every posting found has the read's
+// key. dist > 0 is the distance of a fuzzy candidate: only Fuzzy lists
+// that accept it hit.
+func (m *Matcher) collect(ix *index, s *shard, sp span, r *plate.Read, code uint64, canon bool, dist int, now time.Time, dst []Hit) []Hit {
+	rr := recReader{strs: ix.strs}
+	for i := sp.start; i < sp.end; i++ {
+		h := rr.head(s.record(i))
+		l := m.lists[h.list]
+		if dist > 0 && (l.mode != Fuzzy || l.maxDistance < dist) {
+			continue
+		}
+		if !h.validAt(r.TS) || !countriesAgree(h.country, r.Country) {
+			continue
+		}
+		p, match := r.PlateNorm, Exact
+		if canon {
+			if dist > 0 {
+				match = Fuzzy
+			} else if h.ident != code {
+				match = OCR
+			}
+			if h.ident != code {
+				var b [plate.MaxLen]byte
+				p = string(appendKey(b[:0], h.ident))
+			}
+		}
+		l.hits.Inc()
+		dst = append(dst, Hit{
+			ID:         HitID(r.ReadID, l.name, p),
+			Read:       *r,
+			List:       l.name,
+			Entry:      rr.entry(&h, l.name, p),
+			Match:      match,
+			Distance:   dist,
+			Covert:     l.covert || h.flags&flagCovert != 0,
+			DetectedAt: now,
+			list:       l,
+		})
+	}
+	return dst
+}
+
+func countriesAgree(a, b string) bool {
+	return a == "" || b == "" || strings.EqualFold(a, b)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +17,9 @@ import (
 // Mode is how a list compares a read's plate with its entries (SPEC §4).
 type Mode string
 
-// Match modes. A Hit's Match field uses Exact and OCR (and Fuzzy once fuzzy
-// matching exists) to say how the read matched.
+// Match modes. A Hit's Match field uses them to say how the read matched:
+// Exact (normalized plates equal), OCR (equal after the OCR mapping) or
+// Fuzzy (within the list's MaxDistance after it, not equal).
 const (
 	Exact Mode = "exact"
 	OCR   Mode = "ocr"
@@ -44,12 +46,13 @@ type List struct {
 	// Name identifies the list in entries, hits and metric labels:
 	// 1..64 characters of A-Z a-z 0-9 . _ -
 	Name string
-	// Mode is Exact, OCR or Fuzzy. Fuzzy is accepted but matched as OCR
-	// for now (see the package documentation).
+	// Mode is Exact, OCR or Fuzzy (see the package documentation).
 	Mode Mode
-	// MaxDistance is the largest Damerau–Levenshtein distance a Fuzzy list
-	// accepts: 0 means DefaultMaxDistance (1), at most 2. Must be 0 for
-	// other modes.
+	// MaxDistance is the largest edit distance (optimal string alignment,
+	// after the OCR mapping) a Fuzzy list accepts: 0 means
+	// DefaultMaxDistance (1), at most 2. Must be 0 for other modes. Each
+	// step of the largest MaxDistance multiplies the memory and time of
+	// the fuzzy index (see the package documentation).
 	MaxDistance int
 	// Suppress is the window within which the same entry hitting at the
 	// same camera raises no second hit (see Suppressor). 0 means
@@ -62,8 +65,9 @@ type List struct {
 // Options configures a Matcher. The zero value is usable.
 type Options struct {
 	// Shards is the number of index shards per keyspace; 0 means
-	// DefaultShards (16). Sharding bounds the size of each table and is
-	// the unit a later incremental update can copy on write.
+	// DefaultShards (16). A shard is the unit Apply copies on write: more
+	// shards make a small Apply cheaper on a large list, fewer keep each
+	// shard's table large enough for huge pages (2 MB).
 	Shards int
 	// Bloom puts a bloom filter (0.1 % false positives) in front of each
 	// shard's table. Default false, from BenchmarkMatch (reads mostly
@@ -82,8 +86,8 @@ type Options struct {
 	// on the target machine before turning it on. (Measured with Match;
 	// MatchBatch skips its touch pass when filters are on, see match.go.)
 	Bloom bool
-	// OCR is the confusion table for OCR and Fuzzy lists; nil means
-	// plate.DefaultOCRTable.
+	// OCR is the confusion table for OCR and Fuzzy lists
+	// (plate.NewOCRTable); nil means plate.DefaultOCRTable.
 	OCR *plate.OCRTable
 	// Registerer receives the matcher's metrics; nil means no metrics.
 	Registerer prometheus.Registerer
@@ -110,10 +114,11 @@ type ListInfo struct {
 
 // Matcher matches reads against the loaded hotlists.
 //
-// Match and Lists are lock-free and safe for concurrent use with each other
-// and with Load: Load builds a new immutable index and publishes it with an
-// atomic pointer swap, so a Match sees either the old or the new entries,
-// never a mix.
+// Match, MatchBatch, Entries and Lists are lock-free and safe for
+// concurrent use with each other and with Load and Apply: those build a
+// new immutable index (sharing what did not change) and publish it with
+// an atomic pointer swap, so a Match sees either the old or the new
+// entries, never a mix.
 type Matcher struct {
 	lists   []*list
 	byName  map[string]uint16
@@ -123,7 +128,10 @@ type Matcher struct {
 	logger  *slog.Logger
 	metrics *metrics
 
-	loadMu sync.Mutex // serializes Load
+	maxDistance int // the largest MaxDistance of the Fuzzy lists
+
+	loadMu sync.Mutex // serializes Load and Apply, and guards strs
+	strs   *interner
 	idx    atomic.Pointer[index]
 }
 
@@ -176,6 +184,7 @@ func New(lists []List, opts Options) (*Matcher, error) {
 		bloom:   opts.Bloom,
 		logger:  opts.Logger,
 		metrics: met,
+		strs:    newInterner(),
 	}
 	if m.ocr == nil {
 		m.ocr = plate.DefaultOCRTable
@@ -187,9 +196,11 @@ func New(lists []List, opts Options) (*Matcher, error) {
 		m.logger = slog.New(slog.DiscardHandler)
 	}
 	for _, l := range lists {
-		m.lists = append(m.lists, newList(l, met))
+		nl := newList(l, met)
+		m.lists = append(m.lists, nl)
+		m.maxDistance = max(m.maxDistance, nl.maxDistance)
 	}
-	m.idx.Store(&index{counts: make([]int, len(lists))})
+	m.idx.Store(newIndex(len(lists), m.shards))
 	return m, nil
 }
 
@@ -249,30 +260,127 @@ func newList(l List, met *metrics) *list {
 // Load replaces all entries with entries. It normalizes entry plates and
 // country codes, builds a new index off to the side and publishes it
 // atomically; on error the loaded entries stay as they were. An entry of
-// an unknown list, a plate that does not normalize, a country that is not
-// two letters or a validity that ends before it starts is an error. Of
-// entries with the same list and normalized plate the last one wins, as on
-// the compacted anpr.hotlists topic.
+// an unknown list (ErrUnknownList), a plate that does not normalize, a
+// country that is not two letters or a validity that ends before it
+// starts is an error. Of entries with the same list and normalized plate
+// the last one wins, as on the compacted anpr.hotlists topic. Validity
+// bounds are kept to the millisecond. Load keeps no reference to entries.
 //
-// Load is safe for concurrent use; concurrent calls are serialized.
+// Load is safe for concurrent use; concurrent calls and Apply are
+// serialized.
 func (m *Matcher) Load(entries []Entry) error {
 	m.loadMu.Lock()
 	defer m.loadMu.Unlock()
 	start := time.Now()
-	ix, err := m.build(entries)
+	if len(entries) > math.MaxUint32 {
+		return fmt.Errorf("load hotlists: %d entries: at most %d", len(entries), math.MaxUint32)
+	}
+	b := &batch{m: m}
+	var n, size [numKeyspaces]int
+	for i := range entries {
+		k := ksCanon
+		if li, ok := m.byName[entries[i].List]; ok && m.lists[li].mode == Exact {
+			k = ksExact
+		}
+		n[k]++
+		size[k] += recordSize(&entries[i])
+	}
+	for k := range ksFuzzy {
+		b.reserve(k, n[k], size[k])
+	}
+	for i := range entries {
+		if err := b.add(&entries[i], false, i); err != nil {
+			return fmt.Errorf("load hotlists: entry %d: %w", i, err)
+		}
+	}
+	ix, err := b.apply(newIndex(len(m.lists), m.shards))
 	if err != nil {
 		return fmt.Errorf("load hotlists: %w", err)
 	}
+	total := m.publish(ix)
+	m.logger.Info("hotlists loaded", "lists", len(m.lists), "entries", total,
+		"duplicates_replaced", len(entries)-total, "bloom", m.bloom,
+		"duration", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// Apply applies changes in order, as the records of the anpr.hotlists
+// topic: an upsert replaces the entry with the same list and normalized
+// plate or adds it, a delete removes it (deleting an absent entry does
+// nothing). It rebuilds only the shards the changes fall in, copy on
+// write, and publishes the new index with one atomic swap: a Match sees
+// all of the changes or none, and is never blocked.
+//
+// A change that is invalid (as for Load) or names an unknown list is
+// skipped and the others are applied; the error then joins one error per
+// skipped change, "change <i>: …", and errors.Is(err, ErrUnknownList)
+// tells whether a list was unknown. Apply keeps no reference to changes.
+//
+// Apply is safe for concurrent use; concurrent calls and Load are
+// serialized.
+func (m *Matcher) Apply(changes []Change) error {
+	m.loadMu.Lock()
+	defer m.loadMu.Unlock()
+	if len(changes) > math.MaxUint32 {
+		return fmt.Errorf("apply hotlist changes: %d changes: at most %d", len(changes), math.MaxUint32)
+	}
+	b := &batch{m: m}
+	var errs []error
+	for i := range changes {
+		if err := b.add(&changes[i].Entry, changes[i].Delete, i); err != nil {
+			errs = append(errs, fmt.Errorf("change %d: %w", i, err))
+		}
+	}
+	ix, err := b.apply(m.idx.Load())
+	if err != nil {
+		return fmt.Errorf("apply hotlist changes: %w", err)
+	}
+	m.publish(ix)
+	return errors.Join(errs...)
+}
+
+// publish makes ix the current index and returns its number of entries.
+func (m *Matcher) publish(ix *index) int {
 	m.idx.Store(ix)
 	total := 0
 	for i, l := range m.lists {
 		l.entries.Set(float64(ix.counts[i]))
 		total += ix.counts[i]
 	}
-	m.logger.Info("hotlists loaded", "lists", len(m.lists), "entries", total,
-		"duplicates_replaced", len(entries)-total, "bloom", m.bloom,
-		"duration", time.Since(start).Round(time.Millisecond))
-	return nil
+	return total
+}
+
+// Entries returns the entry of list with the normalized form of p, or
+// nil when there is none, the list is unknown or p does not normalize. A
+// list holds at most one entry per plate; the slice leaves room for
+// lookups by OCR class. It is lock-free and safe for concurrent use.
+func (m *Matcher) Entries(list, p string) []Entry {
+	li, ok := m.byName[list]
+	if !ok {
+		return nil
+	}
+	norm, ok := plate.Normalize(p)
+	if !ok {
+		return nil
+	}
+	ix := m.idx.Load()
+	code, _ := keyCode(norm)
+	k, key := ksExact, code
+	if m.lists[li].mode != Exact {
+		var buf [plate.MaxLen]byte
+		k = ksCanon
+		key, _ = keyCode(m.ocr.AppendCanonical(buf[:0], norm))
+	}
+	s, sp := ix.ks[k].find(mix(key))
+	rr := recReader{strs: ix.strs}
+	var out []Entry
+	for i := sp.start; i < sp.end; i++ {
+		h := rr.head(s.record(i))
+		if h.list == li && (k == ksExact || h.ident == code) {
+			out = append(out, rr.entry(&h, list, norm))
+		}
+	}
+	return out
 }
 
 // Lists describes the lists in the order given to New, with the number of

@@ -3,8 +3,8 @@ package matcher
 import "unsafe"
 
 // table is an immutable open-addressing hash table from the 64-bit hash
-// of a key to the position of the key's first entry in its keyspace,
-// whose hashes array holds every entry's full hash. It replaces a Go map
+// of a key to the position of the key's first entry in its shard, whose
+// hashes array holds every entry's full hash. It replaces a Go map
 // on the match path because a miss, the common case, then costs one cache
 // line, where a Go map reads a directory, a table header and a group (at
 // 1e7 keys a map[uint64]span took 170–280 ns of CPU per lookup, a table
@@ -22,17 +22,19 @@ import "unsafe"
 type table struct {
 	buckets []bucket
 	mask    uint64 // len(buckets) - 1, a power of two minus one
+	mul     uint64 // the keyspace's number of shards (see home)
+	shift   uint8  // 64 - log2(len(buckets))
 }
 
 // bucket is one cache line.
 type bucket [8]slot
 
-// slot is a key: fp is the high half of its hash, ref 1 + the position of
-// its first entry; ref 0 is an empty slot. Bucket indexes use the low bits
-// of the hash, so the fingerprint is independent of them.
+// slot is a key: fp is the low half of its hash, ref 1 + the position of
+// its first entry; ref 0 is an empty slot. Bucket indexes use the high
+// bits of the hash (see home), so the fingerprint is independent of them.
 type slot struct{ fp, ref uint32 }
 
-func fingerprint(h uint64) uint32 { return uint32(h >> 32) }
+func fingerprint(h uint64) uint32 { return uint32(h) }
 
 // maxLoad bounds the share of occupied slots, keeping probe sequences
 // short.
@@ -42,42 +44,30 @@ const maxLoad = 0.75
 // (with 4 KiB base pages).
 const hugePage = 2 << 20
 
-// newTables returns a table for each of keys, sized for that many keys.
-// Their buckets share one allocation which, from one huge page on, is
-// aligned to hugePage and advised to use huge pages (adviseHuge): at ten
-// million entries the tables of a keyspace span 128 MB, far beyond what
-// the TLB maps with 4 KiB pages. The alignment wastes less than one huge
-// page per keyspace.
-func newTables(keys []int) []table {
-	tables := make([]table, len(keys))
-	total := 0
-	for i, n := range keys {
-		nb := 1
-		for float64(nb*len(bucket{}))*maxLoad < float64(n) {
-			nb *= 2
-		}
-		tables[i].mask = uint64(nb - 1)
-		total += nb
+// newTable returns a table sized for n keys of a shard of a keyspace of
+// shards shards. From one huge page on, its buckets are advised to use
+// huge pages (adviseHuge): at ten million entries the tables of a
+// keyspace span 128 MB, far beyond what the TLB maps with 4 KiB pages.
+func newTable(n, shards int) table {
+	nb, shift := 1, uint8(64)
+	for float64(nb*len(bucket{}))*maxLoad < float64(n) {
+		nb *= 2
+		shift--
 	}
-	const perHuge = hugePage / int(unsafe.Sizeof(bucket{}))
-	var all []bucket
-	if total < perHuge {
-		all = make([]bucket, total)
-	} else {
-		all = make([]bucket, total+perHuge-1)
-		skip := (hugePage - int(uintptr(unsafe.Pointer(&all[0]))%hugePage)) % hugePage
-		all = all[skip/int(unsafe.Sizeof(bucket{})):][:total]
-		adviseHuge(all)
+	t := table{buckets: make([]bucket, nb), mask: uint64(nb - 1), mul: uint64(shards), shift: shift}
+	if nb*int(unsafe.Sizeof(bucket{})) >= hugePage {
+		adviseHuge(t.buckets)
 	}
-	for i := range tables {
-		nb := int(tables[i].mask) + 1
-		tables[i].buckets, all = all[:nb:nb], all[nb:]
-	}
-	return tables
+	return t
 }
 
-// home is the index of the first bucket that h probes.
-func (t *table) home(h uint64) uint64 { return h & t.mask }
+// home is the index of the first bucket that h probes. The keyspace's
+// shard of h is the high word of h × shards (shardOf), the low word the
+// position of h within its shard, whose top bits are the bucket index.
+// Both are monotonic in h, so a shard whose keys are put in hash order
+// fills its table front to back, a sequential sweep rather than a random
+// write per key.
+func (t *table) home(h uint64) uint64 { return h * t.mul >> t.shift }
 
 // put adds the key of hash h, which must not be in t yet, whose first
 // entry is at position pos (< 1<<32 - 1).

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -117,9 +116,6 @@ func (r *Read) CheckTime(now time.Time) error {
 	return nil
 }
 
-// keptFields are the fields whose strings a Read keeps (copies).
-var keptFields = [...]int{fReadID, fCameraID, fPlate, fImageRef}
-
 // fill validates the scanned fields of s into a Read. Its result lives on
 // the stack until Decode copies it to the caller's Read, so that setting its
 // fields needs no write barriers.
@@ -128,34 +124,21 @@ func fill(s string, f *[numFields]token) (r Read, err error) {
 
 	// The strings r keeps are copied to one allocation, b, which has room
 	// for them all: unescaped they are no longer than in s, nor PlateNorm
-	// than Plate. b is local so that writing to it needs no write barrier.
+	// than Plate.
 	plate := f[fPlate].end - f[fPlate].start
-	var b strings.Builder
-	b.Grow(f[fReadID].end - f[fReadID].start + f[fCameraID].end - f[fCameraID].start +
-		plate + min(plate, MaxLen) + f[fImageRef].end - f[fImageRef].start)
-	var kept [numFields]string
-	for _, k := range keptFields {
-		t := &f[k]
-		if t.kind != '"' {
-			continue // absent, null or not a string: checked below
-		}
-		n := b.Len()
-		if t.flags&flEsc == 0 {
-			b.WriteString(s[t.start:t.end])
-		} else {
-			unescapeTo(&b, s[t.start:t.end])
-		}
-		kept[k] = b.String()[n:]
-	}
+	b := make([]byte, 0, f[fReadID].end-f[fReadID].start+f[fCameraID].end-f[fCameraID].start+
+		plate+min(plate, MaxLen)+f[fImageRef].end-f[fImageRef].start)
+	b, r.ReadID = keep(b, s, &f[fReadID])
+	b, r.CameraID = keep(b, s, &f[fCameraID])
+	b, r.Plate = keep(b, s, &f[fPlate])
+	b, r.ImageRef = keep(b, s, &f[fImageRef])
 
-	if err := text(&f[fReadID], kept[fReadID], "read_id", MaxReadIDLen); err != nil {
+	if err := text(&f[fReadID], r.ReadID, "read_id", MaxReadIDLen); err != nil {
 		return r, err
 	}
-	r.ReadID = kept[fReadID]
-	if err := text(&f[fCameraID], kept[fCameraID], "camera_id", MaxCameraIDLen); err != nil {
+	if err := text(&f[fCameraID], r.CameraID, "camera_id", MaxCameraIDLen); err != nil {
 		return r, err
 	}
-	r.CameraID = kept[fCameraID]
 
 	t := &f[fTS]
 	if err := required(t, "ts"); err != nil {
@@ -170,7 +153,6 @@ func fill(s string, f *[numFields]token) (r Read, err error) {
 	if err := required(t, "plate"); err != nil {
 		return r, err
 	}
-	r.Plate = kept[fPlate]
 	var norm [MaxLen]byte
 	n, clean := normalizeInto(&norm, r.Plate)
 	if n < MinLen || n > MaxLen {
@@ -182,8 +164,9 @@ func fill(s string, f *[numFields]token) (r Read, err error) {
 	}
 	r.PlateNorm = r.Plate
 	if !clean {
-		b.Write(norm[:n])
-		r.PlateNorm = b.String()[b.Len()-n:]
+		k := len(b)
+		b = append(b, norm[:n]...)
+		r.PlateNorm = since(b, k)
 	}
 
 	if t = &f[fCountry]; t.kind != 0 && t.kind != 'n' {
@@ -237,7 +220,6 @@ func fill(s string, f *[numFields]token) (r Read, err error) {
 		if t.kind != '"' {
 			return r, invalid("image_ref", "image_ref must be a string")
 		}
-		r.ImageRef = kept[fImageRef]
 		if len(r.ImageRef) > MaxImageRefLen { // bytes ≥ characters: count only then
 			if n, _ := textLen(r.ImageRef); n > MaxImageRefLen {
 				return r, invalid("image_ref", fmt.Sprintf("image_ref has %d characters, limit %d", n, MaxImageRefLen))
@@ -245,6 +227,27 @@ func fill(s string, f *[numFields]token) (r Read, err error) {
 		}
 	}
 	return r, nil
+}
+
+// keep appends the string t of s, unescaped, to b and returns b and the
+// copy; the copy is "" when t is not a string. b has room for it: it never
+// grows, so the strings made from it stay valid and refer to it only.
+func keep(b []byte, s string, t *token) ([]byte, string) {
+	if t.kind != '"' {
+		return b, "" // absent, null or not a string: fill checks it
+	}
+	n := len(b)
+	if t.flags&flEsc == 0 {
+		b = append(b, s[t.start:t.end]...)
+	} else {
+		b = appendUnescaped(b, s[t.start:t.end])
+	}
+	return b, since(b, n)
+}
+
+// since returns the bytes of b from n on as a string.
+func since(b []byte, n int) string {
+	return unsafe.String(unsafe.SliceData(b[n:]), len(b)-n)
 }
 
 // required returns the error for a required field t that is not a string.
@@ -261,6 +264,14 @@ func required(t *token, name string) error {
 // text checks the required identifier t, whose value is v: 1..max
 // characters and no control character.
 func text(t *token, v, name string, max int) error {
+	if t.kind == '"' && t.flags&flNotPlain == 0 && len(v) >= 1 && len(v) <= max {
+		return nil // the usual: printable ASCII, one byte a character
+	}
+	return checkText(t, v, name, max)
+}
+
+// checkText is text for the other cases.
+func checkText(t *token, v, name string, max int) error {
 	if err := required(t, name); err != nil {
 		return err
 	}
@@ -424,18 +435,19 @@ func parseTime(s string) (time.Time, bool) {
 
 	ms := 0
 	if s[0] == '.' {
-		n := 1
+		n := 1 // the length of the fraction with its dot
 		for n < len(s) && s[n] >= '0' && s[n] <= '9' {
-			if n <= 3 {
-				ms = ms*10 + int(s[n]-'0')
-			}
 			n++
 		}
-		if n == 1 {
+		switch { // the milliseconds are the first three digits
+		case n >= 4:
+			ms = int(s[1]-'0')*100 + int(s[2]-'0')*10 + int(s[3]-'0')
+		case n == 3:
+			ms = int(s[1]-'0')*100 + int(s[2]-'0')*10
+		case n == 2:
+			ms = int(s[1]-'0') * 100
+		default:
 			return time.Time{}, false
-		}
-		for i := n; i <= 3; i++ {
-			ms *= 10
 		}
 		s = s[n:]
 	}
@@ -470,26 +482,16 @@ const (
 )
 
 // daysSinceEpoch returns the days from 1970-01-01 to the given date of the
-// proleptic Gregorian calendar ("days_from_civil", Howard Hinnant): cheaper
-// than time.Date.
+// proleptic Gregorian calendar, for the years 0..9999: "days_from_civil"
+// (Howard Hinnant) with the year starting in March, shifted by one 400-year
+// era so that all of it is unsigned. Cheaper than time.Date.
 func daysSinceEpoch(year, month, day int) int64 {
-	y := int64(year)
+	y, m := uint64(year)+400, uint64(month)-3
 	if month <= 2 {
-		y--
+		y, m = y-1, m+12
 	}
-	era := y
-	if era < 0 {
-		era -= 399
-	}
-	era /= 400
-	yoe := y - era*400 // 0..399
-	m := int64(month) + 9
-	if month > 2 {
-		m = int64(month) - 3
-	}
-	doy := (153*m+2)/5 + int64(day) - 1 // 0..365
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
+	days := y*365 + y/4 - y/100 + y/400 + (153*m+2)/5 + uint64(day) - 1
+	return int64(days) - 719468 - 146097
 }
 
 // Layouts of "2006-01-" and "15:04:05" for digitPairs: '0' where a digit

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // token is one scanned JSON value. For a string, start:end are the bounds of
@@ -94,9 +95,13 @@ func scanRecord(s string, f *[numFields]token) (int, int) {
 		return end(s, i+1)
 	}
 	var unknown token // where the values of unknown fields go
+	// Records seldom have whitespace between tokens: the expected byte is
+	// tested first, and whitespace skipped only when it is not there.
 	for {
 		if i >= len(s) || s[i] != '"' {
-			return i, synKey
+			if i = ws(s, i); i >= len(s) || s[i] != '"' {
+				return i, synKey
+			}
 		}
 		k, j := knownKey(s, i+1)
 		if k < 0 {
@@ -112,21 +117,22 @@ func scanRecord(s string, f *[numFields]token) (int, int) {
 			k = fieldIndex(key)
 		}
 		t := &unknown
-		if k >= 0 {
+		if uint(k) < numFields { // k ≥ 0, said so that f[k] needs no bounds check
 			t = &f[k]
 		}
-		// Records seldom have whitespace between tokens: the expected byte
-		// is tested first, and whitespace skipped only when it is not there.
 		if i = j + 1; i >= len(s) || s[i] != ':' {
 			if i = ws(s, i); i >= len(s) || s[i] != ':' {
 				return i, synColon
 			}
 		}
+		if i++; i >= len(s) || s[i] <= ' ' {
+			i = ws(s, i)
+		}
 		var code int
-		if i = ws(s, i+1); i < len(s) && s[i] == '"' {
+		if i < len(s) && s[i] == '"' {
 			// A string, the usual value: up to its first special byte it is
-			// scanned here, as in scanString, which takes over unless that
-			// byte is the closing quote.
+			// scanned here, as skipPlain does (inlined by hand: a call costs
+			// more), and by scanString unless that byte is the closing quote.
 			j := i + 1
 			for {
 				if j+8 > len(s) {
@@ -149,6 +155,12 @@ func scanRecord(s string, f *[numFields]token) (int, int) {
 			}
 			*t = token{start: i + 1, end: j, kind: '"', flags: flags}
 			i = j + 1
+		} else if i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '-') {
+			j := i // a number, the next usual value: as scanValue would
+			if i, code = scanNumber(s, i); code != synOK {
+				return i, code
+			}
+			*t = token{start: j, end: i, kind: '0'}
 		} else {
 			t.start = i
 			if i, t.kind, code = scanValue(s, i); code != synOK {
@@ -164,7 +176,7 @@ func scanRecord(s string, f *[numFields]token) (int, int) {
 				return i, synObjectEnd
 			}
 		}
-		i = ws(s, i+1)
+		i++
 	}
 }
 
@@ -181,10 +193,12 @@ func end(s string, i int) (int, int) {
 // returns the field and the index of the closing quote, or -1, and then the
 // caller scans the name with scanString.
 func knownKey(s string, i int) (field, end int) {
-	t := s[i:]
-	if len(t) < len(`vehicle_class"`) { // room for the longest name and its quote
+	// t has room for the longest name and its quote; its constant length
+	// spares the comparisons below their bounds checks.
+	if i < 0 || i > len(s)-len(`vehicle_class"`) {
 		return -1, 0
 	}
+	t := s[i : i+len(`vehicle_class"`)]
 	switch t[0] {
 	case 'r':
 		if t[:8] == `read_id"` {
@@ -367,25 +381,26 @@ func specialMask(x uint64) uint64 {
 	return ((x - lsb*0x20) | ((x ^ lsb*'"') - lsb) | ((x ^ lsb*'\\') - lsb) | (x + lsb) | x) & msb
 }
 
+// skipPlain returns the index of the first special byte (strSpecial) of s
+// at or after i, or len(s): eight bytes at a time, then the last ones.
+func skipPlain(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		if m := specialMask(load64(s, i)); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for i < len(s) && !strSpecial[s[i]] {
+		i++
+	}
+	return i
+}
+
 // scanString scans the contents of a string starting at s[i], just after the
 // opening quote, and returns the index of the closing quote.
 func scanString(s string, i int) (end int, flags uint8, code int) {
 	start := i
 	for {
-		for { // to the next special byte, eight bytes at a time, then the last ones
-			if i+8 > len(s) {
-				for i < len(s) && !strSpecial[s[i]] {
-					i++
-				}
-				break
-			}
-			if m := specialMask(load64(s, i)); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
-		if i >= len(s) {
+		if i = skipPlain(s, i); i >= len(s) {
 			return i, 0, synUnterminated
 		}
 		switch c := s[i]; {
@@ -478,36 +493,37 @@ func hex4(s string) rune {
 	return r
 }
 
-// unescape decodes the contents of a string that scanString accepted.
+// unescape decodes the contents of a string that scanString accepted. It is
+// not inlined so that token.view, on the hot path, is.
+//
+//go:noinline
 func unescape(raw string) string {
-	var b strings.Builder
-	b.Grow(len(raw))
-	unescapeTo(&b, raw)
-	return b.String()
+	b := appendUnescaped(make([]byte, 0, len(raw)), raw)
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
-// unescapeTo writes the decoded contents of a string that scanString
+// appendUnescaped appends the decoded contents of a string that scanString
 // accepted to b: no more bytes than raw has. Like encoding/json, it turns a
 // \u escape of a lone surrogate into U+FFFD.
-func unescapeTo(b *strings.Builder, raw string) {
+func appendUnescaped(b []byte, raw string) []byte {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c != '\\' {
-			b.WriteByte(c)
+			b = append(b, c)
 			i++
 			continue
 		}
 		switch raw[i+1] {
 		case 'b':
-			b.WriteByte('\b')
+			b = append(b, '\b')
 		case 'f':
-			b.WriteByte('\f')
+			b = append(b, '\f')
 		case 'n':
-			b.WriteByte('\n')
+			b = append(b, '\n')
 		case 'r':
-			b.WriteByte('\r')
+			b = append(b, '\r')
 		case 't':
-			b.WriteByte('\t')
+			b = append(b, '\t')
 		case 'u':
 			r := hex4(raw[i+2 : i+6])
 			i += 6
@@ -523,11 +539,12 @@ func unescapeTo(b *strings.Builder, raw string) {
 					r = utf8.RuneError
 				}
 			}
-			b.WriteRune(r)
+			b = utf8.AppendRune(b, r)
 			continue
 		default: // '"', '\\', '/'
-			b.WriteByte(raw[i+1])
+			b = append(b, raw[i+1])
 		}
 		i += 2
 	}
+	return b
 }

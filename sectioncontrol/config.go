@@ -3,6 +3,7 @@ package sectioncontrol
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,7 +21,18 @@ type Config struct {
 	// awaiting a decision) one Tracker holds; the oldest are evicted first.
 	// Default 2,000,000.
 	MaxPending int
+	// RoutePolicy is RouteEach (default: every violation is issued) or
+	// RouteHighest: of the violations of one traversal of a route, only the
+	// highest excess over the limit is issued, the others are superseded
+	// (see the package documentation, Routes).
+	RoutePolicy string
 }
+
+// Route policies.
+const (
+	RouteEach    = "each"
+	RouteHighest = "highest"
+)
 
 // Section is one section-control zone (SPEC §6).
 type Section struct {
@@ -41,6 +53,10 @@ type Section struct {
 	MaxPlausibleKmh float64        // default 250
 	Location        *time.Location // of the schedule; default Europe/Brussels
 	Tolerance       Tolerance      // default BE
+	// Route names the route the section belongs to; empty: none. A
+	// route's sections follow one another in configuration order. It
+	// matters only under route_policy highest.
+	Route string
 }
 
 // Window is a time-of-day limit: in force from From (inclusive) to To
@@ -90,33 +106,66 @@ func (t Tolerance) Margin(measuredKmh float64) float64 {
 	return measuredKmh * t.MarginPct / 100
 }
 
+// DefaultSection returns a Section with every defaulted field set to its
+// default (max_travel 2h, dedupe 30s, max_lateness 2m, idle_flush 5s,
+// max_plausible 250 km/h, tolerance BE, Europe/Brussels) and the others
+// zero. Location is nil when the zone database lacks Europe/Brussels (New
+// then reports the error); the binary imports time/tzdata. It is the one
+// source of these defaults: the YAML layer takes them from here.
+func DefaultSection() Section {
+	s, _ := defaultSection()
+	return s
+}
+
+func defaultSection() (Section, error) {
+	loc, err := time.LoadLocation("Europe/Brussels")
+	return Section{
+		MaxTravel:       2 * time.Hour,
+		Dedupe:          30 * time.Second,
+		MaxLateness:     2 * time.Minute,
+		IdleFlush:       5 * time.Second,
+		MaxPlausibleKmh: 250,
+		Location:        loc,
+		Tolerance:       ToleranceBE,
+	}, err
+}
+
 func (c *Config) applyDefaults() error {
 	if c.MaxPending == 0 {
 		c.MaxPending = 2_000_000
 	}
+	if c.RoutePolicy == "" {
+		c.RoutePolicy = RouteEach
+	}
+	if len(c.Sections) == 0 {
+		return nil
+	}
+	d, locErr := defaultSection()
 	var errs []error
 	for i := range c.Sections {
 		s := &c.Sections[i]
-		setDuration(&s.MaxTravel, 2*time.Hour)
-		setDuration(&s.Dedupe, 30*time.Second)
-		setDuration(&s.MaxLateness, 2*time.Minute)
-		setDuration(&s.IdleFlush, 5*time.Second)
+		setDuration(&s.MaxTravel, d.MaxTravel)
+		setDuration(&s.Dedupe, d.Dedupe)
+		setDuration(&s.MaxLateness, d.MaxLateness)
+		setDuration(&s.IdleFlush, d.IdleFlush)
 		if s.MaxPlausibleKmh == 0 {
-			s.MaxPlausibleKmh = 250
+			s.MaxPlausibleKmh = d.MaxPlausibleKmh
 		}
 		if s.Tolerance == (Tolerance{}) {
-			s.Tolerance = ToleranceBE
+			s.Tolerance = d.Tolerance
 		}
 		if s.Location == nil {
-			loc, err := time.LoadLocation("Europe/Brussels")
-			if err != nil {
-				errs = append(errs, fmt.Errorf("section %q: default timezone: %w", s.ID, err))
+			if locErr != nil {
+				errs = append(errs, fmt.Errorf("section %q: default timezone: %w", s.ID, locErr))
 			}
-			s.Location = loc
+			s.Location = d.Location
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// maxDuration bounds the section durations, so due times fit in 48 bits.
+const maxDuration = 366 * 24 * time.Hour
 
 func setDuration(d *time.Duration, def time.Duration) {
 	if *d == 0 {
@@ -132,6 +181,10 @@ func (c *Config) Validate() error {
 	if c.MaxPending < 1 {
 		bad("max pending %d: want ≥ 1", c.MaxPending)
 	}
+	if c.RoutePolicy != RouteEach && c.RoutePolicy != RouteHighest {
+		bad("route policy %q: want %q or %q", c.RoutePolicy, RouteEach, RouteHighest)
+	}
+	cams := map[string]bool{}
 	ids := map[string]bool{}
 	for i, s := range c.Sections {
 		name := fmt.Sprintf("section %d %q", i, s.ID)
@@ -144,6 +197,9 @@ func (c *Config) Validate() error {
 		ids[s.ID] = true
 		if len(s.Entry) == 0 || len(s.Exit) == 0 {
 			bad("%s: needs entry and exit cameras", name)
+		}
+		for _, id := range append(slices.Clone(s.Entry), s.Exit...) {
+			cams[id] = true
 		}
 		for _, e := range s.Entry {
 			for _, x := range s.Exit {
@@ -175,8 +231,8 @@ func (c *Config) Validate() error {
 			what string
 			v    time.Duration
 		}{{"max_travel", s.MaxTravel}, {"dedupe", s.Dedupe}, {"max_lateness", s.MaxLateness}, {"idle_flush", s.IdleFlush}} {
-			if d.v < 0 {
-				bad("%s: %s %v: want ≥ 0", name, d.what, d.v)
+			if d.v < 0 || d.v > maxDuration {
+				bad("%s: %s %v: want 0 to %v", name, d.what, d.v, maxDuration)
 			}
 		}
 		if !(s.MaxPlausibleKmh > 0) {
@@ -189,6 +245,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Sections) > 1<<16 {
 		bad("%d sections: at most 65536", len(c.Sections))
+	}
+	if len(cams) > 1<<16 {
+		bad("%d section cameras: at most 65536", len(cams))
 	}
 	if ps != nil {
 		return fmt.Errorf("invalid section control config: %s", strings.Join(ps, "; "))

@@ -1,51 +1,88 @@
 package sectioncontrol
 
-import (
-	"encoding/binary"
-	"math"
-	"strings"
-	"time"
+import "github.com/anpr/anpr/plate"
 
-	"github.com/anpr/anpr/plate"
-)
+// plateKey is a normalized plate (A-Z, 0-9, 1 to 12 characters) in base 37
+// (0 pads the end): 37^12 < 2^64, so it is exact, and keys order as the
+// plates do. An 8-byte map key hashes fast and costs no allocation.
+type plateKey uint64
 
-// plateKey is a normalized plate (A-Z, 0-9, at most 12 characters) padded
-// with zero bytes: a fixed-size map key that needs no allocation.
-type plateKey [12]byte
+const keyLen = 12
 
 func makeKey(norm string) (plateKey, bool) {
-	var k plateKey
-	if norm == "" || len(norm) > len(k) {
-		return k, false
+	if norm == "" || len(norm) > keyLen {
+		return 0, false
 	}
-	copy(k[:], norm)
-	return k, true
+	var k uint64
+	for i := range keyLen {
+		var d uint64
+		if i < len(norm) {
+			switch c := norm[i]; {
+			case c >= '0' && c <= '9':
+				d = uint64(c-'0') + 1
+			case c >= 'A' && c <= 'Z':
+				d = uint64(c-'A') + 11
+			default:
+				return 0, false
+			}
+		}
+		k = k*37 + d
+	}
+	return plateKey(k), true
 }
 
 func (k plateKey) String() string {
+	var b [keyLen]byte
 	n := 0
-	for n < len(k) && k[n] != 0 {
-		n++
+	for i := keyLen - 1; i >= 0; i-- {
+		d := byte(k % 37)
+		k /= 37
+		switch {
+		case d == 0:
+			continue
+		case d <= 10:
+			b[i] = '0' + d - 1
+		default:
+			b[i] = 'A' + d - 11
+		}
+		n = max(n, i+1)
 	}
-	return string(k[:n])
+	return string(b[:n])
 }
 
-// ev is one read as a pending state keeps it: what decisions need inline,
-// the rest of the evidence packed into one string that owns its bytes (so a
-// decoded record is never pinned). 32 bytes plus the packed string.
+// ev is one read as a pending state keeps it, in 24 bytes: what decisions
+// and the evidence of a violation need, nothing else (the engine has the
+// rest in its store, by offset).
 type ev struct {
-	ms       int64  // capture time, Unix milliseconds
-	evidence string // packEvidence
-	cam      uint32 // index into Tracker.camIDs
-	class    uint8  // classCode
-	flags    uint8
-	country  [2]byte
+	ms      int64  // capture time, Unix milliseconds
+	off     int64  // Kafka offset of the read
+	cam     uint16 // index into Tracker.camIDs
+	info    uint8  // class (low 3 bits) and flags
+	country [2]byte
+	// pin is, for the current entry, how many replay segments before its
+	// own the earliest-offset read of its entry cluster lies (see replay.go):
+	// replaying from there rebuilds the same cluster. Little endian.
+	pin [3]byte
 }
 
 const (
-	flagExit  = 1 << iota // an exit read; else an entry read
-	flagEntry             // the processed entry awaiting its exit (always first)
+	classMask = 1<<3 - 1
+	flagExit  = 1 << 3 // an exit read; else an entry read
+	flagEntry = 1 << 4 // the decided entry awaiting its exit (always first)
+	flagSpill = 1 << 5 // a table value standing for the plate's reads in the section's spills, off its index
 )
+
+func (e *ev) class() uint8 { return e.info & classMask }
+
+func (e *ev) pinDelta() int64 { return int64(e.pin[0]) | int64(e.pin[1])<<8 | int64(e.pin[2])<<16 }
+
+// pinSeg is the replay segment that counts e as live.
+func (e *ev) pinSeg(shift uint8) int64 { return e.off>>shift - e.pinDelta() }
+
+func (e *ev) setPin(seg int64, shift uint8) {
+	d := min(max(e.off>>shift-seg, 0), 1<<24-1)
+	e.pin = [3]byte{byte(d), byte(d >> 8), byte(d >> 16)}
+}
 
 const numClasses = 6
 
@@ -60,46 +97,18 @@ func classCode(c string) uint8 {
 	return 0
 }
 
-// packEvidence packs the fields of r that ev does not hold inline.
-func packEvidence(r *plate.Read) string {
-	var b strings.Builder // String() hands over the bytes: one allocation
-	var buf [binary.MaxVarintLen64]byte
-	n := 8 + len(binary.AppendVarint(buf[:0], int64(r.Lane)))
-	for _, s := range []string{r.ReadID, r.Plate, r.ImageRef} {
-		n += len(binary.AppendUvarint(buf[:0], uint64(len(s)))) + len(s)
-	}
-	b.Grow(n) // exact: the allocation is the evidence
-	for _, s := range []string{r.ReadID, r.Plate, r.ImageRef} {
-		b.Write(binary.AppendUvarint(buf[:0], uint64(len(s))))
-		b.WriteString(s)
-	}
-	b.Write(binary.LittleEndian.AppendUint64(buf[:0], math.Float64bits(r.Confidence)))
-	b.Write(binary.AppendVarint(buf[:0], int64(r.Lane)))
-	return b.String()
-}
-
-// read rebuilds the Read of e. The capture time keeps millisecond precision,
-// which is all SPEC §3 promises.
+// read rebuilds what the Tracker knows of the read e (see Violation).
 func (t *Tracker) read(e *ev, key plateKey) plate.Read {
 	r := plate.Read{
 		CameraID:     t.camIDs[e.cam],
-		TS:           time.UnixMilli(e.ms).UTC(),
+		TS:           timeMs(e.ms),
 		PlateNorm:    key.String(),
-		VehicleClass: classes[e.class],
+		VehicleClass: classes[e.class()],
+		Confidence:   -1,
+		Lane:         -1,
 	}
 	if e.country != [2]byte{} {
 		r.Country = string(e.country[:])
 	}
-	b := e.evidence
-	next := func() string {
-		n, k := binary.Uvarint([]byte(b[:min(len(b), binary.MaxVarintLen64)]))
-		s := b[k : k+int(n)]
-		b = b[k+int(n):]
-		return s
-	}
-	r.ReadID, r.Plate, r.ImageRef = next(), next(), next()
-	r.Confidence = math.Float64frombits(binary.LittleEndian.Uint64([]byte(b[:8])))
-	lane, _ := binary.Varint([]byte(b[8:]))
-	r.Lane = int(lane)
 	return r
 }

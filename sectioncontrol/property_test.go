@@ -84,7 +84,7 @@ func feed(t *testing.T, cfg Config, reads []plate.Read) ([]string, []*Violation)
 		}
 	}
 	for i := range reads {
-		tr.Observe(&reads[i])
+		tr.Observe(&reads[i], int64(i))
 		if i%2 == 1 {
 			now = now.Add(time.Millisecond)
 			take(tr.Advance(now))
@@ -158,7 +158,7 @@ func TestViolationsRecompute(t *testing.T) {
 				limit = max(limit, bruteLimit(s, ts, v.Entry.VehicleClass, v.Exit.VehicleClass))
 			}
 			limit = max(limit, bruteLimit(s, v.Exit.TS, v.Entry.VehicleClass, v.Exit.VehicleClass))
-			if v.CorrectedKmh != corrected || v.LimitKmh != limit || !(corrected > limit) || v.ID != ViolationID(s.ID, v.Entry.ReadID, v.Exit.ReadID) {
+			if v.CorrectedKmh != corrected || v.LimitKmh != limit || !(corrected > limit) || v.ID != ViolationID(s.ID, v.Plate, v.Entry.CameraID, v.Entry.TS.UnixMilli(), v.Exit.CameraID, v.Exit.TS.UnixMilli()) {
 				t.Errorf("%s: got corrected %v limit %v (%s), recomputed corrected %v limit %v",
 					v.ID, v.CorrectedKmh, v.LimitKmh, v.LimitReason, corrected, limit)
 			}
@@ -192,4 +192,77 @@ func bruteLimit(s Section, ts time.Time, a, b string) float64 {
 		}
 	}
 	return l
+}
+
+// TestIdleFlushLosesNothing: in traffic whose reads arrive up to 2 s out of
+// order, with idle flushes in every pause of 5 s, the pair decisions are
+// exactly those of the same reads without any flush. (An idle flush used to
+// move the lateness watermark past the newest read plus dedupe, dropping
+// every read of the next 30 s of capture time.)
+func TestIdleFlushLosesNothing(t *testing.T) {
+	cfg := benchConfig()
+	type arrival struct {
+		at time.Time
+		r  plate.Read
+	}
+	for seed := range uint64(10) {
+		rng := rand.New(rand.NewPCG(seed, 5))
+		t0 := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
+		var as []arrival
+		add := func(cam string, ts time.Time, p string) {
+			r := benchRead(cam, ts, p)
+			as = append(as, arrival{ts.Add(time.Duration(rng.Int64N(int64(2 * time.Second)))), r})
+		}
+		te := t0
+		for i := range 300 {
+			te = te.Add(time.Duration(rng.ExpFloat64() * float64(8*time.Second))).Truncate(time.Millisecond)
+			p := fmt.Sprintf("N%03d", i)
+			tx := te.Add(time.Duration(20+rng.IntN(20)) * time.Second)
+			add("A1", te, p)
+			add("B1", tx, p)
+			if rng.IntN(3) == 0 {
+				add("A2", te.Add(time.Duration(rng.IntN(1000))*time.Millisecond), p)
+				add("B2", tx.Add(time.Duration(rng.IntN(1000))*time.Millisecond), p)
+			}
+		}
+		slices.SortStableFunc(as, func(a, b arrival) int { return a.at.Compare(b.at) })
+		run := func(flush bool) (pairs []string, pauses int) {
+			tr, err := New(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			take := func(ds []Decision) {
+				for i := range ds {
+					if o := ds[i].Outcome; o != OutcomeUnmatchedEntry && o != OutcomeUnmatchedExit {
+						pairs = append(pairs, formatDecision(&ds[i], false))
+					}
+				}
+			}
+			clock := func(at time.Time) time.Time {
+				if flush {
+					return at
+				}
+				return t0 // never idle
+			}
+			for i := range as {
+				if i > 0 && as[i].at.Sub(as[i-1].at) >= 5*time.Second {
+					pauses++
+				}
+				take(tr.Advance(clock(as[i].at))) // flushes after a pause
+				tr.Observe(&as[i].r, int64(i))
+				take(tr.Advance(clock(as[i].at)))
+			}
+			take(tr.Advance(as[len(as)-1].at.Add(time.Minute)))
+			slices.Sort(pairs)
+			return pairs, pauses
+		}
+		want, _ := run(false)
+		got, pauses := run(true)
+		if pauses < 50 || len(want) < 250 {
+			t.Fatalf("seed %d: %d pauses, %d pairs: the traffic is wrong", seed, pauses, len(want))
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("seed %d: pairs with idle flushes differ from pairs without:\ngot  %d %q\nwant %d %q", seed, len(got), got, len(want), want)
+		}
+	}
 }

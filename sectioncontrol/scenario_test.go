@@ -23,7 +23,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the sc
 //
 // and review the diff. Commands:
 //
-//	config                 input: "section ID key=value..." and "camera ID cert=C until=TIME" lines
+//	config                 input: "section ID key=value...", "camera ID cert=C until=TIME",
+//	                       "max_pending N" and "route_policy P" lines
 //	observe [by=DURATION] [json]
 //	                       input: "TIME CAMERA PLATE [class] [country=CC] [id=READ_ID]" lines,
 //	                       observed as one batch, then advance
@@ -41,8 +42,16 @@ func TestScenarios(t *testing.T) {
 }
 
 type scenario struct {
-	tr  *Tracker
-	now time.Time
+	tr    *Tracker
+	now   time.Time
+	next  int64                // the next read's offset
+	reads map[int64]plate.Read // by offset: the engine's store
+}
+
+// fill completes a read of a Violation from the store, as the engine does.
+func (sc *scenario) fill(r *plate.Read, offset int64) {
+	st := sc.reads[offset]
+	r.ReadID, r.Plate, r.ImageRef, r.Confidence, r.Lane = st.ReadID, st.Plate, st.ImageRef, st.Confidence, st.Lane
 }
 
 func runScenario(t *testing.T, path string) {
@@ -105,6 +114,7 @@ func (sc *scenario) run(cmd string, input []string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
+		sc.reads, sc.next = map[int64]plate.Read{}, 0
 		if sc.tr, err = New(cfg, nil); err != nil {
 			return nil, err
 		}
@@ -115,7 +125,9 @@ func (sc *scenario) run(cmd string, input []string) ([]string, error) {
 			if err != nil {
 				return nil, err
 			}
-			sc.tr.Observe(r)
+			sc.reads[sc.next] = *r
+			sc.tr.Observe(r, sc.next)
+			sc.next++
 		}
 		fallthrough // a partition worker advances after every batch
 	case "advance":
@@ -136,6 +148,11 @@ func (sc *scenario) run(cmd string, input []string) ([]string, error) {
 		}
 		var got []string
 		for _, d := range sc.tr.Advance(sc.now) {
+			if v := d.Violation; v != nil {
+				// As the engine does: the rest of the evidence from the store.
+				sc.fill(&v.Entry, v.EntryOffset)
+				sc.fill(&v.Exit, v.ExitOffset)
+			}
 			got = append(got, formatDecision(&d, asJSON))
 		}
 		return append(got, fmt.Sprintf("pending %d", sc.tr.Pending())), nil
@@ -189,6 +206,8 @@ func parseConfig(lines []string) (Config, error) {
 				return cfg, fmt.Errorf("section %s: %w", f[1], err)
 			}
 			cfg.Sections = append(cfg.Sections, s)
+		case "route_policy":
+			cfg.RoutePolicy = f[1]
 		case "max_pending":
 			n, err := strconv.Atoi(f[1])
 			if err != nil {
@@ -203,7 +222,7 @@ func parseConfig(lines []string) (Config, error) {
 }
 
 func parseSection(id string, kv map[string]string) (Section, error) {
-	s := Section{ID: id, Entry: strings.Split(kv["entry"], ","), Exit: strings.Split(kv["exit"], ",")}
+	s := Section{ID: id, Entry: strings.Split(kv["entry"], ","), Exit: strings.Split(kv["exit"], ","), Route: kv["route"]}
 	var err error
 	num := func(k string) float64 {
 		if kv[k] == "" || err != nil {

@@ -22,10 +22,11 @@ const (
 	OutcomeUnmatchedEntry                // an entry that expired after max_travel or was replaced by a newer entry
 	OutcomeUnmatchedExit                 // an exit with no entry to pair with
 	OutcomeEvicted                       // a plate state dropped to keep MaxPending
+	OutcomeSuperseded                    // a violation of a route traversal with a higher one (route_policy highest): not issued
 	numOutcomes
 )
 
-var outcomeNames = [numOutcomes]string{"violation", "compliant", "anomaly", "annulled", "unmatched_entry", "unmatched_exit", "evicted"}
+var outcomeNames = [numOutcomes]string{"violation", "compliant", "anomaly", "annulled", "unmatched_entry", "unmatched_exit", "evicted", "superseded"}
 
 func (o Outcome) String() string {
 	if o < numOutcomes {
@@ -44,22 +45,31 @@ type Decision struct {
 	// Annulled, Anomaly with a positive duration); zero otherwise.
 	MeasuredKmh float64
 	// Why explains an Anomaly ("duration", "implausible", "country") or an
-	// Annulled pair ("certificate").
+	// Annulled pair ("certificate"); for Superseded it is the id of the
+	// traversal's violation that was issued.
 	Why       string
 	Violation *Violation // for OutcomeViolation only
 }
 
+// maxMs bounds capture times (year 4199) so that due times pack in 48 bits.
+const maxMs = 1<<46 - 1
+
 // section is a Section compiled, with its per-partition state.
 type section struct {
 	Section
-	classLimits [numClasses]float64 // 0: no class limit
-	windowWhy   []string
-	tracks      map[plateKey][]ev
-	due         dueHeap
-	wm          int64 // watermark: every read captured before it has been observed
-	hasWM       bool
-	outcomes    [numOutcomes]counter
-	late        counter
+	classLimits                 [numClasses]float64 // 0: no class limit
+	windowWhy                   []string
+	dedupe, maxTravel, lateness int64         // ms
+	tracks                      table[ev]     // one read inline, or flagSpill and an index into spills
+	spills                      [][]ev        // the reads of plates with two or more, sorted by cmpEv
+	freeSpills                  []int64       // unused indices of spills
+	shields                     table[shield] // plates whose clusters an idle flush forced (flush.go)
+	dirty                       bool          // reads inserted since the last idle flush
+	flushedAt                   int64         // maxSeen at the last idle flush; MinInt64: none
+	outcomes                    [numOutcomes]counter
+	late                        counter
+	route, pos                  int // index into Tracker.routes (-1: none, or route_policy each) and position in it
+	rank                        int // of ID among the section ids, for the order of decisions
 }
 
 type camRole struct {
@@ -68,31 +78,49 @@ type camRole struct {
 }
 
 type camera struct {
-	idx   uint32
+	idx   uint16
 	roles []camRole
 }
 
 // Tracker pairs the entry and exit reads of one partition and decides
-// violations (see the package documentation for the model and the finality
-// rule). It is not safe for concurrent use: one goroutine owns it, as one
-// partition worker owns its partition.
+// violations (see the package documentation for the model, the finality
+// rule and replay). It is not safe for concurrent use: one goroutine owns
+// it, as one partition worker owns its partition.
 type Tracker struct {
 	secs      []*section
 	cams      map[string]*camera
 	camIDs    []string
 	certs     []plate.Certificate
-	maxSeen   int64
+	maxSeen   int64 // newest capture time observed (ms), if seen
 	seen      bool
+	due       dueHeap
+	compactAt int  // compact the due heap beyond this length
 	observed  bool // reads observed since the last Advance
 	lastInput time.Time
+	nextOff   int64 // offset after the last observed read; -1: none yet
 	pending   int
 	maxPend   int
 	m         *Metrics
-	out       []Decision
-	stale     bool // out was returned: truncate before the next decision
-	scratch   []cluster
-	order     []int
-	member    []int32
+	out, ret  []Decision // decisions since the last Advance; the slice it returned
+	ord       []outKey   // parallel to out
+	quiet     bool       // replaying reads before the checkpoint: decisions were emitted already
+
+	routes   []*route // route_policy highest only
+	routeDue dueHeap  // route items: sec is the route index (route.go)
+
+	rp       replay
+	segShift uint8 // replay segments are aligned blocks of 1<<segShift offsets
+
+	one     [1]ev
+	kept    []ev
+	free    [][]ev
+	scratch []cluster
+	order   []int
+	member  []int32
+	items   []dueItem
+	chain   []int
+	lasts   []int
+	parked  []dueItem
 }
 
 // New returns a Tracker for cfg (defaults applied to a copy). m may be nil
@@ -105,22 +133,33 @@ func New(cfg Config, m *Metrics) (*Tracker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Tracker{cams: map[string]*camera{}, maxPend: cfg.MaxPending, m: m}
+	t := &Tracker{cams: map[string]*camera{}, maxPend: cfg.MaxPending, m: m, nextOff: -1}
+	t.rp.end = math.MinInt64
+	t.compactAt = 1024
+	t.segShift = defaultSegShift
+	registry := map[string]plate.Certificate{}
+	for _, c := range cfg.Cameras {
+		registry[c.ID] = c.Certificate
+	}
 	intern := func(id string) *camera {
 		c, ok := t.cams[id]
 		if !ok {
-			c = &camera{idx: uint32(len(t.camIDs))}
+			c = &camera{idx: uint16(len(t.camIDs))}
 			t.cams[id] = c
 			t.camIDs = append(t.camIDs, id)
-			t.certs = append(t.certs, plate.Certificate{})
+			t.certs = append(t.certs, registry[id])
 		}
 		return c
 	}
-	for _, c := range cfg.Cameras {
-		t.certs[intern(c.ID).idx] = c.Certificate
+	addRole := func(id string, r camRole) {
+		c := intern(id)
+		if !slices.Contains(c.roles, r) {
+			c.roles = append(c.roles, r)
+		}
 	}
 	for i, s := range cfg.Sections {
-		cs := &section{Section: s, tracks: map[plateKey][]ev{}}
+		cs := &section{Section: s, flushedAt: math.MinInt64,
+			dedupe: s.Dedupe.Milliseconds(), maxTravel: s.MaxTravel.Milliseconds(), lateness: s.MaxLateness.Milliseconds()}
 		for class, l := range s.ClassLimits {
 			if c := classCode(class); c != 0 {
 				cs.classLimits[c] = l
@@ -134,14 +173,18 @@ func New(cfg Config, m *Metrics) (*Tracker, error) {
 		}
 		cs.late = m.lateReads(s.ID)
 		for _, id := range s.Entry {
-			c := intern(id)
-			c.roles = append(c.roles, camRole{sec: uint16(i)})
+			addRole(id, camRole{sec: uint16(i)})
 		}
 		for _, id := range s.Exit {
-			c := intern(id)
-			c.roles = append(c.roles, camRole{sec: uint16(i), exit: true})
+			addRole(id, camRole{sec: uint16(i), exit: true})
 		}
 		t.secs = append(t.secs, cs)
+	}
+	t.compileRoutes(cfg.RoutePolicy)
+	byID := slices.Clone(t.secs)
+	slices.SortFunc(byID, func(a, b *section) int { return cmp.Compare(a.ID, b.ID) })
+	for r, s := range byID {
+		s.rank = r
 	}
 	return t, nil
 }
@@ -150,14 +193,37 @@ func New(cfg Config, m *Metrics) (*Tracker, error) {
 // section and reads awaiting a decision.
 func (t *Tracker) Pending() int { return t.pending }
 
-// Observe takes one read in partition order. Reads from cameras of no
-// section, with an unusable plate, or captured before a section's watermark
-// (later than max_lateness, or after an idle flush) are ignored, the last
-// counted in anpr_sectioncontrol_late_reads_total. Observe keeps no
-// reference to r or its strings.
-func (t *Tracker) Observe(r *plate.Read) {
+// wm is section i's watermark: every read captured before it has been
+// observed, or is ignored as late. It never goes back.
+func (t *Tracker) wm(i int) int64 {
+	if !t.seen {
+		return math.MinInt64
+	}
+	return t.maxSeen - t.secs[i].lateness
+}
+
+// Observe takes the read at offset in partition order (offsets strictly
+// increase) and every decision that becomes final by it; Advance returns
+// them. Reads from cameras of no section, with an unusable plate or capture
+// time, or captured before a section's watermark (later than max_lateness),
+// or stragglers of a cluster an idle flush forced (see flush.go) are
+// ignored, the last two counted in anpr_sectioncontrol_late_reads_total. Observe keeps no reference to r or
+// its strings.
+func (t *Tracker) Observe(r *plate.Read, offset int64) {
+	t.applyMarks(offset - 1)
+	t.nextOff = offset + 1
+	t.quiet = offset < t.rp.end
+	t.observe(r, offset)
+	t.applyMarks(offset)
+	t.quiet = false
+	if t.rp.end != math.MinInt64 && !t.replaying() {
+		t.rp.end, t.rp.restored = math.MinInt64, nil
+	}
+}
+
+func (t *Tracker) observe(r *plate.Read, offset int64) {
 	c, ok := t.cams[r.CameraID]
-	if !ok || len(c.roles) == 0 {
+	if !ok {
 		return
 	}
 	key, ok := makeKey(r.PlateNorm)
@@ -165,83 +231,252 @@ func (t *Tracker) Observe(r *plate.Read) {
 		return
 	}
 	ms := r.TS.UnixMilli()
-	if !t.seen || ms > t.maxSeen {
-		t.maxSeen, t.seen = ms, true
+	if ms < 0 || ms > maxMs {
+		return
 	}
 	t.observed = true
-	e := ev{ms: ms, cam: c.idx, class: classCode(r.VehicleClass)}
+	e := ev{ms: ms, off: offset, cam: c.idx, info: classCode(r.VehicleClass)}
 	copy(e.country[:], r.Country)
 	for _, role := range c.roles {
-		s := t.secs[role.sec]
-		if s.hasWM && ms < s.wm {
-			s.late.Inc()
+		i := int(role.sec)
+		s := t.secs[i]
+		if ms < t.wm(i) {
+			if !t.quiet {
+				s.late.Inc()
+			}
 			continue
 		}
-		if e.evidence == "" {
-			e.evidence = packEvidence(r)
-		}
-		e.flags = 0
+		e.info &= classMask
 		if role.exit {
-			e.flags = flagExit
+			e.info |= flagExit
 		}
-		evs, ok := s.tracks[key]
-		if !ok {
-			t.pending++
-			t.m.pendingAdd(1)
+		if s.shields.len() > 0 {
+			if j := s.shields.find(key); j >= 0 && t.shielded(i, e, s.shields.vals[j]) {
+				continue
+			}
 		}
-		i, _ := slices.BinarySearchFunc(evs, e, cmpEv)
-		s.tracks[key] = slices.Insert(evs, i, e)
-		s.due.push(dueItem{due: ms + s.Dedupe.Milliseconds() + 1, key: key})
-		if !ok && t.pending > t.maxPend {
-			t.evictOldest()
-		}
+		s.dirty = true
+		t.segAdd(offset)
+		t.insert(s, key, e)
+		t.due.push(makeDue(ms+s.dedupe+1+s.lateness, i, key))
+	}
+	if !t.seen || ms > t.maxSeen {
+		t.maxSeen, t.seen = ms, true
+		t.sweep()
+	}
+	if !t.quiet {
+		t.evict(offset)
+	}
+	if len(t.due) > t.compactAt {
+		t.compactDue()
 	}
 }
 
-// cmpEv orders a plate's reads: the processed entry first, then by capture
-// time, entries before exits, then by evidence so any arrival order gives
+// compactDue drops the due items of plates without state: an entry's expiry
+// item outlives its pair by max_travel, so without this the heap would grow
+// with the traffic, not with the pending state. The next compaction waits
+// until the heap has doubled: amortized O(1) per push.
+func (t *Tracker) compactDue() {
+	kept := t.due[:0]
+	for _, it := range t.due {
+		s := t.secs[it.sec()]
+		if s.has(it.key) {
+			kept = append(kept, it)
+		} else if s.shields.find(it.key) >= 0 {
+			kept = append(kept, it)
+		}
+	}
+	clear(t.due[len(kept):])
+	t.due = kept
+	t.due.init()
+	t.compactAt = max(2*len(kept), 1024)
+}
+
+// insert adds e to key's state in s, keeping the reads sorted by cmpEv.
+func (t *Tracker) insert(s *section, key plateKey, e ev) {
+	i := s.tracks.find(key)
+	switch {
+	case i < 0:
+		s.tracks.insert(key, e)
+		t.pending++
+		t.m.pendingAdd(1)
+	case s.tracks.vals[i].info&flagSpill == 0:
+		v := s.tracks.vals[i]
+		sl := t.newSpill()
+		if cmpEv(v, e) < 0 {
+			sl = append(sl, v, e)
+		} else {
+			sl = append(sl, e, v)
+		}
+		s.tracks.vals[i] = ev{info: flagSpill, off: s.addSpill(sl)}
+	default:
+		x := s.tracks.vals[i].off
+		sl := s.spills[x]
+		j, _ := slices.BinarySearchFunc(sl, e, cmpEv)
+		s.spills[x] = slices.Insert(sl, j, e)
+	}
+}
+
+// has reports whether key has state in s.
+func (s *section) has(key plateKey) bool { return s.tracks.find(key) >= 0 }
+
+// get returns key's slot in s.tracks and its reads (nil: none), valid
+// until the next put or insert.
+func (t *Tracker) get(s *section, key plateKey) (int, []ev) {
+	i := s.tracks.find(key)
+	switch {
+	case i < 0:
+		return i, nil
+	case s.tracks.vals[i].info&flagSpill != 0:
+		return i, s.spills[s.tracks.vals[i].off]
+	}
+	t.one[0] = s.tracks.vals[i]
+	return i, t.one[:]
+}
+
+// put replaces the reads in slot i of s.tracks (get's, no insert or remove
+// since) by kept (which must not be the slice get returned).
+func (t *Tracker) put(s *section, i int, kept []ev) {
+	v := s.tracks.vals[i]
+	spilled := v.info&flagSpill != 0
+	if spilled && len(kept) < 2 {
+		t.freeSpill(s.dropSpill(v.off))
+	}
+	switch len(kept) {
+	case 0:
+		s.tracks.remove(i)
+		t.pending--
+		t.m.pendingAdd(-1)
+	case 1:
+		s.tracks.vals[i] = kept[0]
+	default:
+		if !spilled {
+			v = ev{info: flagSpill, off: s.addSpill(t.newSpill())}
+			s.tracks.vals[i] = v
+		}
+		s.spills[v.off] = append(s.spills[v.off][:0], kept...)
+	}
+}
+
+// addSpill stores the reads of a plate with two or more and returns their
+// index, which the plate's slot holds (ev.off with flagSpill).
+func (s *section) addSpill(sl []ev) int64 {
+	if n := len(s.freeSpills); n > 0 {
+		x := s.freeSpills[n-1]
+		s.freeSpills = s.freeSpills[:n-1]
+		s.spills[x] = sl
+		return x
+	}
+	s.spills = append(s.spills, sl)
+	return int64(len(s.spills) - 1)
+}
+
+func (s *section) dropSpill(x int64) []ev {
+	sl := s.spills[x]
+	s.spills[x] = nil
+	s.freeSpills = append(s.freeSpills, x)
+	return sl
+}
+
+func (t *Tracker) newSpill() []ev {
+	if n := len(t.free); n > 0 {
+		sl := t.free[n-1]
+		t.free = t.free[:n-1]
+		return sl
+	}
+	return make([]ev, 0, 4)
+}
+
+func (t *Tracker) freeSpill(sl []ev) {
+	if len(t.free) < 1024 && cap(sl) <= 16 {
+		t.free = append(t.free, sl[:0])
+	}
+}
+
+// cmpEv orders a plate's reads: the current entry first, then by capture
+// time, entries before exits, then by offset, so any arrival order gives
 // one order.
 func cmpEv(a, b ev) int {
 	return cmp.Or(
-		-cmp.Compare(a.flags&flagEntry, b.flags&flagEntry),
+		-cmp.Compare(a.info&flagEntry, b.info&flagEntry),
 		cmp.Compare(a.ms, b.ms),
-		cmp.Compare(a.flags&flagExit, b.flags&flagExit),
-		cmp.Compare(a.evidence, b.evidence),
+		cmp.Compare(a.info&flagExit, b.info&flagExit),
+		cmp.Compare(a.off, b.off),
 	)
 }
 
-// Advance moves each section's watermark and returns every decision that
-// became final, ordered by At, section and plate. now is the processing
-// time (an injected clock): when no read was observed for a section's
-// idle_flush, its watermark jumps past the newest read seen plus dedupe,
-// which takes every pending pair decision. The returned slice is valid until
-// the next Advance.
-func (t *Tracker) Advance(now time.Time) []Decision {
-	t.reset()
-	defer func() { t.stale = true }()
-	if t.observed || t.lastInput.IsZero() {
-		t.lastInput, t.observed = now, false
+// sweep takes every decision that the newest capture time made final.
+func (t *Tracker) sweep() {
+	n := len(t.out)
+	for len(t.due) > 0 && t.due[0].trigger() <= t.maxSeen {
+		it := t.due.pop()
+		t.process(it.sec(), it.key, t.wm(it.sec()))
 	}
-	if !t.seen {
-		return t.out
+	t.resolveRoutes()
+	t.sortFrom(n)
+}
+
+// sortFrom puts the decisions of one sweep from out[n:] in a canonical
+// order, so that the order does not depend on which (possibly stale) due
+// items took them: a replayed Tracker has other stale items.
+// The order is capture time, section id, plate, outcome and measured speed,
+// compared on packed keys (plate keys order as the plates do).
+func (t *Tracker) sortFrom(n int) {
+	if len(t.out)-n < 2 {
+		return
 	}
-	for _, s := range t.secs {
-		wm := t.maxSeen - s.MaxLateness.Milliseconds()
-		if now.Sub(t.lastInput) >= s.IdleFlush {
-			wm = t.maxSeen + s.Dedupe.Milliseconds() + 1
-		}
-		if !s.hasWM || wm > s.wm {
-			s.wm, s.hasWM = wm, true
-		}
-		for len(s.due) > 0 && s.due[0].due <= s.wm {
-			it := s.due.pop()
-			t.process(s, it.key, now)
-		}
+	ord := t.ord[n:]
+	sorted := true
+	for j := 1; j < len(ord) && sorted; j++ {
+		a, b := &ord[j-1], &ord[j]
+		sorted = a.ms < b.ms || a.ms == b.ms && (a.rank < b.rank || a.rank == b.rank && a.key < b.key)
 	}
-	slices.SortFunc(t.out, func(a, b Decision) int {
-		return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.SectionID, b.SectionID), cmp.Compare(a.Plate, b.Plate), cmp.Compare(a.Outcome, b.Outcome))
+	if sorted {
+		return // strictly: no tie to break
+	}
+	slices.SortFunc(ord, func(a, b outKey) int {
+		// Not cmp.Or: its arguments are all evaluated, and the last two
+		// cost a cache miss each.
+		switch {
+		case a.ms != b.ms:
+			return cmp.Compare(a.ms, b.ms)
+		case a.rank != b.rank:
+			return cmp.Compare(a.rank, b.rank)
+		case a.key != b.key:
+			return cmp.Compare(a.key, b.key)
+		}
+		da, db := &t.out[a.i], &t.out[b.i]
+		return cmp.Or(cmp.Compare(da.Outcome, db.Outcome), cmp.Compare(da.MeasuredKmh, db.MeasuredKmh))
 	})
-	return t.out
+	// Apply the permutation in place, cycle by cycle: out[n+k] takes the
+	// decision at ord[k].i.
+	for j := range ord {
+		if ord[j].i < 0 {
+			continue
+		}
+		first := t.out[n+j]
+		for k := j; ; {
+			src := int(ord[k].i) - n
+			ord[k].i = -1
+			if src == j {
+				t.out[n+k] = first
+				break
+			}
+			t.out[n+k] = t.out[n+src]
+			k = src
+		}
+	}
+	for j := range ord {
+		ord[j].i = int32(n + j)
+	}
+}
+
+// outKey is the sort key of the decision out[i].
+type outKey struct {
+	ms   int64
+	rank int // of the section id among the ids
+	key  plateKey
+	i    int32
 }
 
 // cluster is a run of one plate's entry (or exit) reads less than or equal
@@ -252,6 +487,8 @@ type cluster struct {
 	first, last int // indices into the plate's reads
 	firstMs     int64
 	lastMs      int64
+	minSeg      int64 // the earliest replay segment of a member
+	maxSeg      int64 // the latest
 }
 
 func (c *cluster) rep() int64 {
@@ -261,53 +498,79 @@ func (c *cluster) rep() int64 {
 	return c.firstMs
 }
 
-// process takes every final decision of one plate in section s, in the
-// order of the clusters' representative times.
-func (t *Tracker) process(s *section, key plateKey, now time.Time) {
-	evs, ok := s.tracks[key]
-	if !ok {
-		return
+// process takes every final decision of one plate in section i at
+// watermark wm (above the section's own during an idle flush), in the order
+// of the clusters' representative times. It reports whether the plate has
+// reads or a shield left in s. A shield expires here, outside flushes.
+func (t *Tracker) process(i int, key plateKey, wm int64) (left bool) {
+	s := t.secs[i]
+	natural := t.wm(i)
+	shielded := false
+	if s.shields.len() > 0 {
+		shielded = wm > natural && s.shields.find(key) >= 0 || wm == natural && t.expireShield(i, key, natural)
 	}
-	dedupe, maxTravel := s.Dedupe.Milliseconds(), s.MaxTravel.Milliseconds()
+	slot, evs := t.get(s, key)
+	if evs == nil {
+		return shielded
+	}
+	var f forced
 	var last ev
-	hasLast := len(evs) > 0 && evs[0].flags&flagEntry != 0
+	hadLast := evs[0].info&flagEntry != 0
+	hasLast := hadLast
 	start := 0
 	if hasLast {
 		last, start = evs[0], 1
 	}
-	// Build the clusters of the unprocessed reads.
+	// Build the clusters of the undecided reads.
 	cs := t.scratch[:0]
 	member := slices.Grow(t.member[:0], len(evs))[:len(evs)]
 	open := [2]int{-1, -1} // the latest cluster of each kind
-	for i := start; i < len(evs); i++ {
-		kind := int(evs[i].flags & flagExit)
-		if j := open[kind]; j >= 0 && evs[i].ms-cs[j].lastMs <= dedupe {
-			cs[j].last, cs[j].lastMs = i, evs[i].ms
-			member[i] = int32(j)
+	for j := start; j < len(evs); j++ {
+		e := &evs[j]
+		kind := 0
+		if e.info&flagExit != 0 {
+			kind = 1
+		}
+		if c := open[kind]; c >= 0 && e.ms-cs[c].lastMs <= s.dedupe {
+			cs[c].last, cs[c].lastMs = j, e.ms
+			cs[c].minSeg = min(cs[c].minSeg, e.pinSeg(t.segShift))
+			cs[c].maxSeg = max(cs[c].maxSeg, e.pinSeg(t.segShift))
+			member[j] = int32(c)
 			continue
 		}
 		open[kind] = len(cs)
-		member[i] = int32(len(cs))
-		cs = append(cs, cluster{exit: kind == flagExit, first: i, last: i, firstMs: evs[i].ms, lastMs: evs[i].ms})
+		member[j] = int32(len(cs))
+		cs = append(cs, cluster{exit: kind == 1, first: j, last: j, firstMs: e.ms, lastMs: e.ms, minSeg: e.pinSeg(t.segShift), maxSeg: e.pinSeg(t.segShift)})
 	}
 	order := t.order[:0]
-	for i := range cs {
-		order = append(order, i)
+	for c := range cs {
+		order = append(order, c)
 	}
 	slices.SortFunc(order, func(a, b int) int {
 		ca, cb := &cs[a], &cs[b]
 		return cmp.Or(cmp.Compare(ca.rep(), cb.rep()), cmp.Compare(b2i(ca.exit), b2i(cb.exit)))
 	})
+	// A flush (wm above natural) forces the clusters up to the last exit
+	// that pairs, and no further: a lone entry or an unmatched exit is no
+	// decision worth forcing, and left pending it takes its stragglers.
+	forceTo := -1
+	if wm > natural {
+		forceTo = t.lastPairing(s, cs, order, wm, hasLast, last.ms)
+	}
 	done := 0 // clusters processed, in order
 	newLast := false
-	for _, ci := range order {
+	for k, ci := range order {
 		c := &cs[ci]
-		if c.lastMs+dedupe >= s.wm {
+		if c.lastMs+s.dedupe >= natural && k > forceTo {
 			break // more reads may still join this cluster
 		}
 		done++
 		c.done = true
-		if hasLast && c.rep()-last.ms > maxTravel {
+		t.bridge(c.maxSeg, c.minSeg)
+		if c.lastMs+s.dedupe >= natural {
+			f.add(c, s.dedupe)
+		}
+		if hasLast && c.rep()-last.ms > s.maxTravel {
 			t.single(s, OutcomeUnmatchedEntry, key, last.ms)
 			hasLast = false
 		}
@@ -316,42 +579,76 @@ func (t *Tracker) process(s *section, key plateKey, now time.Time) {
 				t.single(s, OutcomeUnmatchedEntry, key, last.ms)
 			}
 			last, hasLast, newLast = evs[c.first], true, true
-			last.flags = flagEntry
+			last.info |= flagEntry
+			last.setPin(c.minSeg, t.segShift)
 			continue
 		}
-		x := &evs[c.last]
 		if !hasLast {
-			t.single(s, OutcomeUnmatchedExit, key, x.ms)
+			t.single(s, OutcomeUnmatchedExit, key, evs[c.last].ms)
 			continue
 		}
-		t.pair(s, key, &last, x, now)
+		pin := min(last.pinSeg(t.segShift), c.minSeg)
+		t.bridge(max(c.maxSeg, last.off>>t.segShift), pin)
+		t.pair(i, key, &last, &evs[c.last], pin)
 		hasLast = false
 	}
-	if hasLast && s.wm > last.ms+maxTravel && (done == len(order) || cs[order[done]].rep() > last.ms+maxTravel) {
+	if hasLast && natural > last.ms+s.maxTravel && (done == len(order) || cs[order[done]].rep() > last.ms+s.maxTravel) {
 		t.single(s, OutcomeUnmatchedEntry, key, last.ms)
 		hasLast = false
 	}
-	// Keep the entry awaiting its exit and the reads of undecided clusters.
-	kept := evs[:0:0]
+	// Keep the entry awaiting its exit and the reads of undecided clusters;
+	// the others leave their replay segments.
+	kept := t.kept[:0]
 	if hasLast {
 		kept = append(kept, last)
+		if newLast {
+			t.segInc(last.pinSeg(t.segShift))
+		}
 	}
-	for i := start; i < len(evs); i++ {
-		if !cs[member[i]].done {
-			kept = append(kept, evs[i])
+	if hadLast && (!hasLast || newLast) {
+		t.segDec(evs[0].pinSeg(t.segShift))
+	}
+	for j := start; j < len(evs); j++ {
+		if cs[member[j]].done {
+			t.segDec(evs[j].pinSeg(t.segShift))
+		} else {
+			kept = append(kept, evs[j])
 		}
 	}
 	t.scratch, t.member, t.order = cs, member, order
-	if len(kept) == 0 {
-		delete(s.tracks, key)
-		t.pending--
-		t.m.pendingAdd(-1)
-		return
-	}
-	s.tracks[key] = slices.Clip(kept)
+	left = len(kept) > 0 || shielded || f.any
+	t.put(s, slot, kept)
+	t.kept = kept[:0]
 	if newLast && hasLast {
-		s.due.push(dueItem{due: last.ms + maxTravel + 1, key: key})
+		t.due.push(makeDue(last.ms+s.maxTravel+1+s.lateness, i, key))
 	}
+	if f.any {
+		t.shield(i, key, f)
+	}
+	return left
+}
+
+// lastPairing returns the position in order of the last cluster final at wm
+// that is an exit pairing with an entry, or -1: the same walk as process,
+// without deciding.
+func (t *Tracker) lastPairing(s *section, cs []cluster, order []int, wm int64, hasLast bool, lastMs int64) int {
+	k := -1
+	for j, ci := range order {
+		c := &cs[ci]
+		if c.lastMs+s.dedupe >= wm {
+			break
+		}
+		if hasLast && c.rep()-lastMs > s.maxTravel {
+			hasLast = false
+		}
+		switch {
+		case !c.exit:
+			hasLast, lastMs = true, c.firstMs
+		case hasLast:
+			k, hasLast = j, false
+		}
+	}
+	return k
 }
 
 func b2i(b bool) int {
@@ -361,27 +658,29 @@ func b2i(b bool) int {
 	return 0
 }
 
+func timeMs(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
 func (t *Tracker) single(s *section, o Outcome, key plateKey, ms int64) {
-	t.emit(s, Decision{SectionID: s.ID, Outcome: o, Plate: key.String(), At: time.UnixMilli(ms).UTC()})
+	t.emit(s, key, Decision{SectionID: s.ID, Outcome: o, Plate: key.String(), At: timeMs(ms)})
 }
 
-// emit records d for the next Advance to return, and counts it.
-func (t *Tracker) emit(s *section, d Decision) {
-	t.reset()
+// emit records d for the next Advance to return, and counts it; while
+// replaying reads from before the checkpoint it drops d (emitted already).
+func (t *Tracker) emit(s *section, key plateKey, d Decision) {
+	if t.quiet {
+		return
+	}
 	s.outcomes[d.Outcome].Inc()
+	t.ord = append(t.ord, outKey{ms: d.At.UnixMilli(), rank: s.rank, key: key, i: int32(len(t.out))})
 	t.out = append(t.out, d)
 }
 
-func (t *Tracker) reset() {
-	if t.stale {
-		t.out, t.stale = t.out[:0], false
-	}
-}
-
 // pair decides an entry-exit pair (SPEC §6). The checks run in the driver's
-// favour: anomalies first, then the speed, then the certificates.
-func (t *Tracker) pair(s *section, key plateKey, e, x *ev, now time.Time) {
-	d := Decision{SectionID: s.ID, Plate: key.String(), At: time.UnixMilli(x.ms).UTC()}
+// favour: anomalies first, then the speed, then the certificates. pin is the
+// earliest replay segment of a read of the pair's clusters (for routes).
+func (t *Tracker) pair(i int, key plateKey, e, x *ev, pin int64) {
+	s := t.secs[i]
+	d := Decision{SectionID: s.ID, Plate: key.String(), At: timeMs(x.ms)}
 	durMs := x.ms - e.ms
 	var measured, margin, corrected float64
 	switch {
@@ -397,22 +696,26 @@ func (t *Tracker) pair(s *section, key plateKey, e, x *ev, now time.Time) {
 		switch {
 		case measured > s.MaxPlausibleKmh:
 			d.Outcome, d.Why = OutcomeAnomaly, "implausible"
-		case corrected <= s.limitAt(e.ms, e.class, x.class):
+		case corrected <= s.limitAt(e.ms, e.class(), x.class()):
 			d.Outcome = OutcomeCompliant // no limit during the passage is lower than the one at entry
 		}
 	}
 	if d.Outcome == OutcomeViolation {
-		limit, why := s.limit(e.ms, x.ms, e.class, x.class)
+		limit, why := s.limit(e.ms, x.ms, e.class(), x.class())
 		switch {
 		case corrected <= limit:
 			d.Outcome = OutcomeCompliant
 		case !t.certs[e.cam].ValidAt(time.UnixMilli(e.ms)) || !t.certs[x.cam].ValidAt(time.UnixMilli(x.ms)):
 			d.Outcome, d.Why = OutcomeAnnulled, "certificate"
 		default:
-			d.Violation = t.violation(s, key, e, x, measured, margin, corrected, limit, why, now)
+			d.Violation = t.violation(s, key, e, x, measured, margin, corrected, limit, why)
+			if s.route >= 0 {
+				t.hold(s, key, d, e.ms, x.ms, pin, corrected-limit)
+				return
+			}
 		}
 	}
-	t.emit(s, d)
+	t.emit(s, key, d)
 }
 
 // MeasuredKmh is SPEC §6's average speed: length over duration, from
@@ -427,28 +730,47 @@ func CorrectedKmh(t Tolerance, measuredKmh float64) float64 {
 	return math.Floor(measuredKmh - t.Margin(measuredKmh))
 }
 
-// evictOldest drops the plate state whose next deadline is the earliest
-// across sections: the oldest entry, in practice.
-func (t *Tracker) evictOldest() {
-	for t.pending > t.maxPend {
-		var best *section
-		for _, s := range t.secs {
-			if len(s.due) > 0 && (best == nil || s.due[0].due < best.due[0].due) {
-				best = s
+// evict drops the plate states whose next due item is the earliest across
+// sections (the oldest, in practice) until MaxPending holds, recording each
+// as a mark so that a replay evicts the same states.
+func (t *Tracker) evict(offset int64) {
+	parked := t.parked[:0]
+	defer func() {
+		for _, it := range parked {
+			t.due.push(it) // a shield's expiry
+		}
+		t.parked = parked[:0]
+	}()
+	for t.pending > t.maxPend && len(t.due) > 0 {
+		it := t.due.pop()
+		i := it.sec()
+		if !t.secs[i].has(it.key) {
+			if t.secs[i].shields.find(it.key) >= 0 {
+				parked = append(parked, it)
 			}
-		}
-		if best == nil {
-			return
-		}
-		it := best.due.pop()
-		evs, ok := best.tracks[it.key]
-		if !ok {
 			continue
 		}
-		delete(best.tracks, it.key)
-		t.pending--
-		t.m.pendingAdd(-1)
-		t.m.evicted()
-		t.single(best, OutcomeEvicted, it.key, evs[0].ms)
+		t.record(mark{off: offset, sec: i, kind: markEvict, v: int64(it.key)})
+		t.evictState(i, it.key)
 	}
+}
+
+func (t *Tracker) evictState(i int, key plateKey) {
+	s := t.secs[i]
+	slot, evs := t.get(s, key)
+	if evs == nil {
+		return
+	}
+	ms := evs[0].ms
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for j := range evs {
+		t.segDec(evs[j].pinSeg(t.segShift))
+		lo, hi = min(lo, evs[j].pinSeg(t.segShift)), max(hi, evs[j].off>>t.segShift)
+	}
+	t.bridge(hi, lo)
+	t.put(s, slot, nil)
+	if !t.quiet {
+		t.m.evicted()
+	}
+	t.single(s, OutcomeEvicted, key, ms)
 }

@@ -16,43 +16,61 @@ import (
 // number can be recomputed from the reads: MeasuredKmh from LengthM and the
 // two capture times, CorrectedKmh with the Tolerance, LimitKmh from the
 // section's limits over the passage.
+//
+// Entry and Exit carry only what the Tracker holds of the reads: CameraID,
+// TS (millisecond precision), PlateNorm, Country and VehicleClass, with
+// Confidence and Lane -1 (absent). The engine fills ReadID, Plate, ImageRef,
+// Confidence and Lane from its store, finding the reads by EntryOffset and
+// ExitOffset (or camera and capture time), before writing the JSON.
 type Violation struct {
-	ID           string // "v_" + ViolationID
+	ID           string // ViolationID
 	SectionID    string
 	Plate        string // normalized
 	Country      string // of either read; empty when neither has one
 	VehicleClass string // the class both reads carry, else "unknown"
 	Entry, Exit  plate.Read
-	LengthM      float64
-	DurationMs   int64
-	MeasuredKmh  float64 // exact; rounded to 2 decimals in JSON
-	MarginKmh    float64 // exact; rounded to 2 decimals in JSON
-	CorrectedKmh float64 // floor(MeasuredKmh − MarginKmh)
-	LimitKmh     float64
-	LimitReason  string // "base", "class:truck" or "schedule:06:00-19:00"
-	Tolerance    Tolerance
+	// EntryOffset and ExitOffset are the Kafka offsets of the two reads in
+	// the Tracker's partition.
+	EntryOffset, ExitOffset int64
+	LengthM                 float64
+	DurationMs              int64
+	MeasuredKmh             float64 // exact; rounded to 2 decimals in JSON
+	MarginKmh               float64 // exact; rounded to 2 decimals in JSON
+	CorrectedKmh            float64 // floor(MeasuredKmh − MarginKmh)
+	LimitKmh                float64
+	LimitReason             string // "base", "class:truck" or "schedule:06:00-19:00"
+	Tolerance               Tolerance
 	// EntryCertificate and ExitCertificate are the cameras' metrology
 	// certificate ids, valid at their reads' capture times.
 	EntryCertificate, ExitCertificate string
-	DetectedAt                        time.Time // processing time of the decision
+	// DetectedAt is the processing time of the Advance that returned the
+	// decision (a replay detects again, later).
+	DetectedAt time.Time
 }
 
-// ViolationID is the stable violation id of a pair: "v_" and 16 hex digits
-// of xxhash64 over section id, entry read_id and exit read_id, each followed
-// by a zero byte. A replayed pair gets the same id.
-func ViolationID(sectionID, entryReadID, exitReadID string) string {
+// ViolationID is the stable violation id of a pair: "v_" and 16 lower-case
+// hex digits of xxhash64 over section id, plate_norm, entry camera id, entry
+// capture time (Unix ms, decimal), exit camera id and exit capture time,
+// each followed by a zero byte. It depends only on what the Tracker holds,
+// so a replayed pair gets the same id.
+func ViolationID(sectionID, plateNorm, entryCam string, entryMs int64, exitCam string, exitMs int64) string {
 	var d xxhash.Digest
 	d.Reset()
-	for _, s := range []string{sectionID, entryReadID, exitReadID} {
+	var buf [20]byte
+	for _, s := range []string{sectionID, plateNorm, entryCam} {
 		d.WriteString(s)
 		d.Write([]byte{0})
 	}
+	d.Write(append(strconv.AppendInt(buf[:0], entryMs, 10), 0))
+	d.WriteString(exitCam)
+	d.Write([]byte{0})
+	d.Write(append(strconv.AppendInt(buf[:0], exitMs, 10), 0))
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], d.Sum64())
 	return "v_" + hex.EncodeToString(b[:])
 }
 
-func (t *Tracker) violation(s *section, key plateKey, e, x *ev, measured, margin, corrected, limit float64, why string, now time.Time) *Violation {
+func (t *Tracker) violation(s *section, key plateKey, e, x *ev, measured, margin, corrected, limit float64, why string) *Violation {
 	v := &Violation{
 		SectionID:        s.ID,
 		Plate:            key.String(),
@@ -69,15 +87,16 @@ func (t *Tracker) violation(s *section, key plateKey, e, x *ev, measured, margin
 		Tolerance:        s.Tolerance,
 		EntryCertificate: t.certs[e.cam].ID,
 		ExitCertificate:  t.certs[x.cam].ID,
-		DetectedAt:       now.UTC(),
+		EntryOffset:      e.off,
+		ExitOffset:       x.off,
 	}
-	v.ID = ViolationID(s.ID, v.Entry.ReadID, v.Exit.ReadID)
+	v.ID = ViolationID(s.ID, v.Plate, v.Entry.CameraID, e.ms, v.Exit.CameraID, x.ms)
 	v.Country = v.Entry.Country
 	if v.Country == "" {
 		v.Country = v.Exit.Country
 	}
-	if e.class == x.class {
-		v.VehicleClass = classes[e.class]
+	if e.class() == x.class() {
+		v.VehicleClass = classes[e.class()]
 	}
 	return v
 }

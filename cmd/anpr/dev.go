@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/anpr/anpr/engine"
+	"github.com/anpr/anpr/internal/auth"
 	"github.com/anpr/anpr/internal/broker"
 	"github.com/anpr/anpr/internal/config"
 	"github.com/anpr/anpr/internal/kclient"
@@ -69,6 +74,10 @@ func runDev(ctx context.Context, log *slog.Logger, f devFlags) error {
 		return err
 	}
 	defer b.Close()
+	tokens, err := devTokens(c)
+	if err != nil {
+		return err
+	}
 	c.Kafka.Brokers = []string{b.Addr()}
 	c.Kafka.TLS, c.Kafka.SASL = nil, nil
 	c.HTTP.Listen = f.httpListen
@@ -81,8 +90,22 @@ func runDev(ctx context.Context, log *slog.Logger, f devFlags) error {
 	started := func(e *engine.Engine) {
 		base := "http://" + e.APIAddr()
 		log.Info("anpr dev is up", "kafka", b.Addr(), "api", base)
-		log.Info("hits: curl " + base + "/api/v1/hits   live: curl -N " + base + "/api/v1/hits/stream")
-		log.Info("passages: curl '" + base + "/api/v1/passages?plate=1-ABC-234'   metrics: curl " + base + "/metrics")
+		for _, rt := range tokens {
+			log.Info("dev token", "role", rt[0], "token", rt[1])
+		}
+		bearer := func(role string) string {
+			for _, rt := range tokens {
+				if rt[0] == role {
+					return "curl -H 'Authorization: Bearer " + rt[1] + "' "
+				}
+			}
+			return "curl "
+		}
+		log.Info("hits: " + bearer(auth.RoleDispatch) + base + "/api/v1/hits   live: add -N and /stream")
+		log.Info("violations: " + bearer(auth.RoleEnforcement) + base + "/api/v1/violations")
+		log.Info("passages: " + bearer(auth.RoleInvestigator) + "-H 'X-Case-Ref: PV/2026/0001' '" + base +
+			"/api/v1/passages?plate=1-ABC-234&from=" + time.Now().UTC().AddDate(0, 0, -7).Format("2006-01-02") + "T00:00:00Z'")
+		log.Info("metrics: curl " + base + "/metrics")
 		if f.rate <= 0 {
 			return
 		}
@@ -103,6 +126,40 @@ func runDev(ctx context.Context, log *slog.Logger, f devFlags) error {
 	err = runEngine(ctx, log, c, started)
 	cancel()
 	return err
+}
+
+// devTokens gives every role a working token for this dev run: those of
+// dev-tokens.txt beside the configuration file ("role token" per line,
+// matching users of the file's auth block), and for a role without one a
+// new random token and a user "dev-<role>" added to c. It returns (role,
+// token) pairs in auth.Roles order.
+func devTokens(c *config.Config) ([][2]string, error) {
+	known := map[string]string{}
+	if c.File != "" {
+		path := filepath.Join(filepath.Dir(c.File), "dev-tokens.txt")
+		b, err := os.ReadFile(path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		for line := range strings.Lines(string(b)) {
+			if f := strings.Fields(line); len(f) == 2 && !strings.HasPrefix(f[0], "#") {
+				known[f[0]] = f[1]
+			}
+		}
+	}
+	var out [][2]string
+	for _, role := range auth.Roles {
+		tok, ok := known[role]
+		if !ok || !slices.ContainsFunc(c.Auth.Users, func(u config.User) bool { return u.TokenSHA256 == auth.HashToken(tok) }) {
+			var err error
+			if tok, err = auth.NewToken(); err != nil {
+				return nil, err
+			}
+			c.Auth.Users = append(c.Auth.Users, config.User{Name: "dev-" + role, Roles: []string{role}, TokenSHA256: auth.HashToken(tok)})
+		}
+		out = append(out, [2]string{role, tok})
+	}
+	return out, nil
 }
 
 // simulation builds simulator settings for the network and hotlists of c.

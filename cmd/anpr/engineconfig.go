@@ -5,15 +5,18 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/anpr/anpr/engine"
+	"github.com/anpr/anpr/internal/auth"
 	"github.com/anpr/anpr/internal/config"
 	"github.com/anpr/anpr/internal/kclient"
 	"github.com/anpr/anpr/matcher"
+	"github.com/anpr/anpr/sectioncontrol"
 )
 
 // defaultTopics are the SPEC §2 topic names.
@@ -82,14 +85,32 @@ func engineConfig(c *config.Config) (engine.Config, error) {
 	}
 	t := c.Kafka.Topics
 	ec := engine.Config{
-		Kafka:      kc,
-		Group:      c.Kafka.Group,
-		Topics:     engine.Topics{Reads: t.Reads, DLQ: t.DLQ, Hits: t.Hits, Violations: t.Violations, Hotlists: t.Hotlists},
-		DataDir:    c.DataDir,
-		Retention:  c.Retention,
+		Kafka:        kc,
+		Group:        c.Kafka.Group,
+		Topics:       engine.Topics{Reads: t.Reads, DLQ: t.DLQ, Hits: t.Hits, Violations: t.Violations, Hotlists: t.Hotlists},
+		DataDir:      c.DataDir,
+		Retention:    c.Retention,
+		HitRetention: c.HitRetention, ViolationRetention: c.ViolationRetention,
+		HTTPCertFile: c.HTTP.CertFile, HTTPKeyFile: c.HTTP.KeyFile,
 		Cameras:    c.Cameras(),
 		OCR:        ocr,
 		HTTPListen: c.HTTP.Listen,
+	}
+	if c.Encryption != nil {
+		if ec.EncryptionKey, err = c.Encryption.Key(); err != nil {
+			return engine.Config{}, err
+		}
+	}
+	users := make([]auth.User, len(c.Auth.Users))
+	for i, u := range c.Auth.Users {
+		users[i] = auth.User{Name: u.Name, Roles: u.Roles, TokenSHA256: u.TokenSHA256}
+	}
+	// No user: every endpoint but health and metrics answers 401.
+	if ec.Auth, err = auth.New(users, auth.Options{}); err != nil {
+		return engine.Config{}, err
+	}
+	if ec.SectionControl, err = sectionConfig(c.Sections); err != nil {
+		return engine.Config{}, err
 	}
 	for _, h := range c.Hotlists {
 		l := matcher.List{Name: h.Name, Mode: matcher.Mode(h.Match), Suppress: h.Suppress, Covert: h.Covert}
@@ -99,4 +120,36 @@ func engineConfig(c *config.Config) (engine.Config, error) {
 		ec.Hotlists = append(ec.Hotlists, engine.Hotlist{List: l, File: h.File})
 	}
 	return ec, nil
+}
+
+// sectionConfig converts the validated sections; the file layer has applied
+// the defaults already.
+func sectionConfig(secs []config.Section) (sectioncontrol.Config, error) {
+	var sc sectioncontrol.Config
+	for _, s := range secs {
+		loc, err := time.LoadLocation(s.Timezone)
+		if err != nil {
+			return sc, fmt.Errorf("section %s: %w", s.ID, err)
+		}
+		sec := sectioncontrol.Section{
+			ID: s.ID, Entry: s.Entry, Exit: s.Exit, LengthM: s.LengthM, LimitKmh: s.LimitKmh,
+			ClassLimits: s.ClassLimits, MaxTravel: s.MaxTravel, Dedupe: s.Dedupe,
+			MaxLateness: s.MaxLateness, IdleFlush: s.IdleFlush, MaxPlausibleKmh: s.MaxPlausibleKmh,
+			Location: loc, Route: s.Route,
+			Tolerance: sectioncontrol.Tolerance{Name: s.Tolerance.Name, MarginKmh: s.Tolerance.MarginKmh,
+				MarginPct: s.Tolerance.MarginPct, PctAboveKmh: s.Tolerance.PctAboveKmh},
+		}
+		for _, w := range s.Schedule {
+			from, to, err := w.Window()
+			if err != nil {
+				return sc, fmt.Errorf("section %s schedule: %w", s.ID, err)
+			}
+			sec.Schedule = append(sec.Schedule, sectioncontrol.Window{From: from, To: to, LimitKmh: w.LimitKmh})
+		}
+		if s.RoutePolicy == config.RouteHighest {
+			sc.RoutePolicy = config.RouteHighest
+		}
+		sc.Sections = append(sc.Sections, sec)
+	}
+	return sc, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,17 +32,42 @@ func TestDev(t *testing.T) {
 	kafkaAddr, httpAddr := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	dir := t.TempDir()
 	go func() {
 		done <- Run(ctx, []string{"dev", "--log-level", "warn", "--config", "../../testdata/anpr.yaml",
-			"--kafka-listen", kafkaAddr, "--http-listen", httpAddr, "--data-dir", t.TempDir(), "--simulate", "400"})
+			"--kafka-listen", kafkaAddr, "--http-listen", httpAddr, "--data-dir", dir, "--simulate", "400"})
 	}()
 	base := "http://" + httpAddr
+	tokens := map[string]string{}
+	b, err := os.ReadFile("../../testdata/dev-tokens.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) == 2 {
+			tokens[f[0]] = f[1]
+		}
+	}
+	get := func(path, role string, header ...string) *http.Response {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if role != "" {
+			req.Header.Set("Authorization", "Bearer "+tokens[role])
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil
+		}
+		return resp
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var page struct {
 			Hits []json.RawMessage `json:"hits"`
 		}
-		if resp, err := http.Get(base + "/api/v1/hits"); err == nil {
+		if resp := get("/api/v1/hits", "dispatch"); resp != nil {
 			_ = json.NewDecoder(resp.Body).Decode(&page)
 			resp.Body.Close()
 		}
@@ -58,6 +84,31 @@ func TestDev(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	week := url.QueryEscape(time.Now().AddDate(0, 0, -7).Format(time.RFC3339))
+	for _, tt := range []struct {
+		path, role string
+		header     []string
+		want       int
+	}{
+		{"/api/v1/hits", "", nil, http.StatusUnauthorized},
+		{"/api/v1/hits", "investigator", nil, http.StatusForbidden},
+		{"/api/v1/violations", "enforcement", nil, http.StatusOK},
+		{"/api/v1/sections", "enforcement", nil, http.StatusOK},
+		{"/api/v1/passages?plate=1ABC234&from=" + week, "investigator", nil, http.StatusBadRequest},
+		{"/api/v1/passages?plate=1ABC234&from=" + week, "investigator", []string{"X-Case-Ref", "PV/1"}, http.StatusOK},
+		{"/api/v1/passages?plate=1ABC234", "investigator", []string{"X-Case-Ref", "PV/1"}, http.StatusForbidden},
+		{"/api/v1/audit", "auditor", nil, http.StatusOK},
+		{"/metrics", "", nil, http.StatusOK},
+	} {
+		resp := get(tt.path, tt.role, tt.header...)
+		if resp == nil {
+			t.Fatalf("GET %s: no answer", tt.path)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("GET %s as %q %v: %d, want %d", tt.path, tt.role, tt.header, resp.StatusCode, tt.want)
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -66,6 +117,30 @@ func TestDev(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("anpr dev did not stop within 30 s of the interrupt")
+	}
+	// The three passage queries (two refused, one answered) are in the
+	// trail, and the chain verifies.
+	export := filepath.Join(t.TempDir(), "export.jsonl")
+	f, err := os.Create(export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	os.Stdout, f = f, os.Stdout
+	err = Run(context.Background(), []string{"audit", "export", "--data-dir", filepath.Join(dir, "store")})
+	os.Stdout, f = f, os.Stdout
+	if err != nil {
+		t.Fatalf("audit export: %v", err)
+	}
+	b, err = os.ReadFile(export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"action":"passages.query"`); n != 3 {
+		t.Errorf("audit trail holds %d passage queries, want 3:\n%s", n, b)
+	}
+	if err := Run(context.Background(), []string{"audit", "verify", "--file", export}); err != nil {
+		t.Errorf("audit verify: %v", err)
 	}
 }
 

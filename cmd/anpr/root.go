@@ -39,6 +39,9 @@ func newRootCmd() *cobra.Command {
 		newDevCmd(g),
 		newBrokerCmd(g),
 		newSimulateCmd(g),
+		newHotlistCmd(),
+		newAuditCmd(),
+		newRotateKeyCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -52,34 +52,97 @@ func limitParam(r *http.Request) (int, error) {
 }
 
 func (s *Server) listHits(w http.ResponseWriter, r *http.Request) {
+	p := principal(r.Context())
+	s.listEvents(w, r, store.Hits, "hits", func(js []byte) bool { return visible(p, js) })
+}
+
+// listViolations filters by ?section= when given.
+func (s *Server) listViolations(w http.ResponseWriter, r *http.Request) {
+	var keep func([]byte) bool
+	if id := r.URL.Query().Get("section"); id != "" {
+		if s.cfg.Sections == nil || s.cfg.Sections.SectionStatsJSON(id) == nil {
+			writeError(w, &Error{Status: http.StatusNotFound, Code: "unknown_section", Msg: "no section with that id"})
+			return
+		}
+		// The violation JSON is ours (sectioncontrol.Violation.AppendJSON):
+		// its section id is written exactly so.
+		field := plate.AppendJSONString([]byte(`,"section_id":`), id)
+		keep = func(js []byte) bool { return bytes.Contains(js, field) }
+	}
+	s.listEvents(w, r, store.Violations, "violations", keep)
+}
+
+// maxScanned bounds the events a filtered page reads; the page may then be
+// short, and its cursor continues the scan.
+const maxScanned = 10 * maxLimit
+
+// listEvents answers {"<name>":[…],"next":CURSOR} with the events of log l
+// after ?after=, oldest first, those keep accepts (nil: all).
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, l store.Log, name string, keep func([]byte) bool) {
 	limit, err := limitParam(r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	evs, next, err := s.cfg.Store.Events(store.Hits, r.URL.Query().Get("after"), limit)
-	if errors.Is(err, store.ErrBadCursor) {
-		writeError(w, badRequest("bad_cursor", "after is not a cursor this server gave out"))
-		return
-	}
-	if err != nil {
-		s.cfg.Logger.Error("list hits", "err", err)
-		writeError(w, err)
-		return
+	next := r.URL.Query().Get("after")
+	var out []store.Event
+	for scanned := 0; len(out) < limit && scanned < maxScanned; {
+		evs, cur, err := s.cfg.Store.Events(l, next, min(limit-len(out), maxLimit))
+		if errors.Is(err, store.ErrBadCursor) {
+			writeError(w, badRequest("bad_cursor", "after is not a cursor this server gave out"))
+			return
+		}
+		if err != nil {
+			s.cfg.Logger.Error("list events", "log", l.String(), "err", err)
+			writeError(w, err)
+			return
+		}
+		next = cur
+		scanned += len(evs)
+		for _, ev := range evs {
+			if keep == nil || keep(ev.JSON) {
+				out = append(out, ev)
+			}
+		}
+		if len(evs) == 0 || keep == nil {
+			break
+		}
 	}
 	var buf bytes.Buffer
-	buf.WriteString(`{"hits":[`)
-	for i, ev := range evs {
+	buf.WriteString(`{"` + name + `":[`)
+	for i := range out {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		buf.Write(ev.JSON)
+		appendEvent(&buf, &out[i])
 	}
 	buf.WriteString(`],"next":`)
 	buf.Write(strconv.AppendQuote(nil, next))
 	buf.WriteString("}\n")
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(buf.Bytes())
+}
+
+func (s *Server) listSections(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if s.cfg.Sections == nil {
+		_, _ = w.Write([]byte("{\"sections\":[]}\n"))
+		return
+	}
+	_, _ = w.Write(s.cfg.Sections.SectionsJSON())
+}
+
+func (s *Server) sectionStats(w http.ResponseWriter, r *http.Request) {
+	var js []byte
+	if s.cfg.Sections != nil {
+		js = s.cfg.Sections.SectionStatsJSON(r.PathValue("id"))
+	}
+	if js == nil {
+		writeError(w, &Error{Status: http.StatusNotFound, Code: "unknown_section", Msg: "no section with that id"})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(js)
 }
 
 // streamWriteTimeout cuts off a stream client that stops reading, so it
@@ -97,6 +160,7 @@ func (s *Server) streamHits(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("bad_cursor", "Last-Event-ID is not a cursor this server gave out"))
 		return
 	}
+	p := principal(r.Context())
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -130,15 +194,18 @@ func (s *Server) streamHits(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(evs) > 0 {
-			for _, ev := range evs {
+			for i := range evs {
+				if !visible(p, evs[i].JSON) {
+					continue
+				}
 				buf.WriteString("id: ")
-				buf.WriteString(ev.Cursor)
+				buf.WriteString(evs[i].Cursor)
 				buf.WriteString("\nevent: hit\ndata: ")
-				buf.Write(ev.JSON)
+				appendEvent(&buf, &evs[i])
 				buf.WriteString("\n\n")
 			}
 			cursor = next
-			if send() != nil {
+			if buf.Len() > 0 && send() != nil {
 				return
 			}
 			continue
@@ -194,6 +261,10 @@ func (s *Server) listPassages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	c, ok := s.investigate(w, r, "passages.query", from)
+	if !ok {
+		return
+	}
 	reads, next, err := s.cfg.Store.Passages(store.PassageQuery{Plate: norm, From: from, To: to, After: q.Get("after"), Limit: limit})
 	if errors.Is(err, store.ErrBadCursor) {
 		writeError(w, badRequest("bad_cursor", "after is not a cursor this server gave out"))
@@ -217,6 +288,9 @@ func (s *Server) listPassages(w http.ResponseWriter, r *http.Request) {
 	buf.WriteString(`],"next":`)
 	buf.Write(strconv.AppendQuote(nil, next))
 	buf.WriteString("}\n")
+	if !s.audited(w, r, c, "passages.query", len(reads), http.StatusOK) {
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(buf.Bytes())
 }

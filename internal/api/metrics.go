@@ -7,6 +7,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	panics   prometheus.Counter
 	streams  prometheus.Gauge
+	acks     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,9 +29,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "anpr_api_streams_open",
 			Help: "Live hit streams open.",
 		}),
+		acks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anpr_api_hit_acks_total",
+			Help: "Hit acknowledgements by list and outcome (false_read over all: the OCR quality signal).",
+		}, []string{"list", "outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.panics, m.streams)
+		reg.MustRegister(m.requests, m.duration, m.panics, m.streams, m.acks)
 	}
 	return m
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+
+	"github.com/anpr/anpr/internal/auth"
 )
 
 // Error is an API error: a status and a JSON body {"error":…,"code":…}.
@@ -23,7 +25,10 @@ func badRequest(code, msg string) *Error {
 // tells nothing of the internals.
 func writeError(w http.ResponseWriter, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	if ae := (*auth.Error)(nil); errors.As(err, &ae) {
+		ae.SetHeaders(w.Header())
+		e = &Error{Status: ae.Status, Code: ae.Code, Msg: ae.Message}
+	} else if !errors.As(err, &e) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			e = &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: "request body too large"}

@@ -2,11 +2,14 @@
 // for gateways, hits (paginated and live), and passages.
 //
 // Every route is declared once in routes() with the roles allowed to call
-// it; Config.Authorize is the single place access control plugs in.
+// it; Config.Auth is the single place access control plugs in, and every
+// investigative request is checked by its guard-rails and recorded in the
+// audit trail before it is answered (investigate, audited).
 package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,41 +22,40 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/anpr/anpr/ingest"
+	"github.com/anpr/anpr/internal/audit"
+	"github.com/anpr/anpr/internal/auth"
 	"github.com/anpr/anpr/internal/store"
 )
 
-// Roles (SPEC §7).
-const (
-	RoleGateway      = "gateway"
-	RoleDispatch     = "dispatch"
-	RoleCovert       = "covert"
-	RoleEnforcement  = "enforcement"
-	RoleInvestigator = "investigator"
-	RoleAdmin        = "admin"
-	RoleAuditor      = "auditor"
-)
-
-// Principal is who made a request, as the Authorizer established it.
-type Principal struct {
-	Name  string
-	Roles []string
+// Sections is what the section-control endpoints show. Safe for
+// concurrent use.
+type Sections interface {
+	// SectionsJSON is the body of GET /api/v1/sections.
+	SectionsJSON() []byte
+	// SectionStatsJSON is the body of GET /api/v1/sections/{id}/stats, or
+	// nil for an unknown section.
+	SectionStatsJSON(id string) []byte
 }
-
-// Authorizer decides whether r may call a route open to roles. It returns
-// the caller, or an *Error (401 or 403) to answer with. A nil Authorizer
-// lets every request through as an anonymous principal with every role.
-type Authorizer func(r *http.Request, roles []string) (Principal, error)
 
 // Config configures the server.
 type Config struct {
 	// Listen is host:port; port 0 picks a free port (see Addr).
-	Listen  string
-	Store   *store.Store
-	Gateway *ingest.Gateway
+	Listen string
+	// CertFile and KeyFile (PEM), when set, serve HTTPS only.
+	CertFile, KeyFile string
+	Store             *store.Store
+	Gateway           *ingest.Gateway
 	// Ready reports whether the pipeline is consuming.
-	Ready     func() bool
-	Gatherer  prometheus.Gatherer
-	Authorize Authorizer
+	Ready    func() bool
+	Gatherer prometheus.Gatherer
+	// Auth authenticates callers and applies the investigator guard-rails;
+	// nil lets every request through as "anonymous" with the route's roles
+	// (tests and benchmarks only: cmd/anpr always sets it).
+	Auth *auth.Authenticator
+	// Audit records investigative queries; nil records nothing (tests).
+	Audit *audit.Log
+	// Sections answers the section-control endpoints; nil: none configured.
+	Sections Sections
 	// MaxBody caps request bodies; default 16 MiB.
 	MaxBody    int64
 	Logger     *slog.Logger
@@ -88,11 +90,23 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// Listen binds the address, so that Addr is known before Serve.
+// Listen binds the address, so that Addr is known before Serve, and loads
+// the certificate, so that a bad one fails the start.
 func (s *Server) Listen() error {
+	var tc *tls.Config
+	if s.cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.CertFile, s.cfg.KeyFile)
+		if err != nil {
+			return fmt.Errorf("https certificate: %w", err)
+		}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", s.cfg.Listen, err)
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
 	}
 	s.ln = ln
 	return nil
@@ -159,10 +173,15 @@ func (s *Server) routes() []route {
 		{"GET", "/healthz", nil, s.healthz},
 		{"GET", "/readyz", nil, s.readyz},
 		{"GET", "/metrics", nil, promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP},
-		{"POST", "/api/v1/reads", []string{RoleGateway, RoleAdmin}, s.postReads},
-		{"GET", "/api/v1/hits", []string{RoleDispatch, RoleAdmin}, s.listHits},
-		{"GET", "/api/v1/hits/stream", []string{RoleDispatch, RoleAdmin}, s.streamHits},
-		{"GET", "/api/v1/passages", []string{RoleInvestigator}, s.listPassages},
+		{"POST", "/api/v1/reads", []string{auth.RoleGateway, auth.RoleAdmin}, s.postReads},
+		{"GET", "/api/v1/hits", []string{auth.RoleDispatch, auth.RoleAdmin}, s.listHits},
+		{"GET", "/api/v1/hits/stream", []string{auth.RoleDispatch, auth.RoleAdmin}, s.streamHits},
+		{"POST", "/api/v1/hits/{id}/ack", []string{auth.RoleDispatch, auth.RoleAdmin}, s.ackHit},
+		{"GET", "/api/v1/violations", []string{auth.RoleEnforcement, auth.RoleAdmin}, s.listViolations},
+		{"GET", "/api/v1/sections", []string{auth.RoleEnforcement, auth.RoleAdmin}, s.listSections},
+		{"GET", "/api/v1/sections/{id}/stats", []string{auth.RoleEnforcement, auth.RoleAdmin}, s.sectionStats},
+		{"GET", "/api/v1/passages", []string{auth.RoleInvestigator}, s.listPassages},
+		{"GET", "/api/v1/audit", []string{auth.RoleAuditor, auth.RoleAdmin}, s.listAudit},
 	}
 }
 
@@ -181,9 +200,9 @@ func (s *Server) Handler() http.Handler {
 
 type principalKey struct{}
 
-// PrincipalFrom returns the caller of a request that passed authorization.
-func PrincipalFrom(ctx context.Context) Principal {
-	p, _ := ctx.Value(principalKey{}).(Principal)
+// principal returns the caller of a request that passed authorization.
+func principal(ctx context.Context) auth.Principal {
+	p, _ := ctx.Value(principalKey{}).(auth.Principal)
 	return p
 }
 
@@ -207,10 +226,10 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.m.duration.WithLabelValues(label).Observe(time.Since(start).Seconds())
 		}()
 		if rt.roles != nil {
-			p := Principal{Name: "anonymous", Roles: rt.roles}
-			if s.cfg.Authorize != nil {
+			p := auth.Principal{Name: "anonymous", Roles: rt.roles}
+			if s.cfg.Auth != nil {
 				var err error
-				if p, err = s.cfg.Authorize(r, rt.roles); err != nil {
+				if p, err = s.cfg.Auth.Authorize(r, rt.roles); err != nil {
 					writeError(sw, err)
 					return
 				}

@@ -11,6 +11,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/anpr/anpr/plate"
+	"github.com/anpr/anpr/sectioncontrol"
 )
 
 // Config is the whole configuration file. Zero values mean the documented
@@ -36,6 +38,12 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// Retention is how long passages are kept; default 8760h.
 	Retention time.Duration `yaml:"retention"`
+	// HitRetention and ViolationRetention are how long hits and violations
+	// are kept; default Retention.
+	HitRetention       time.Duration `yaml:"hit_retention"`
+	ViolationRetention time.Duration `yaml:"violation_retention"`
+	// Encryption encrypts the store at rest; nil: not encrypted.
+	Encryption *Encryption `yaml:"encryption"`
 	// OCRClasses are the OCR confusion classes, first character canonical;
 	// default plate.DefaultOCRClasses.
 	OCRClasses []string  `yaml:"ocr_classes"`
@@ -86,6 +94,40 @@ type SASL struct {
 // HTTP configures the API server.
 type HTTP struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:8080
+	// CertFile and KeyFile (PEM) serve the API over HTTPS; both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Encryption gives the store's AES key, as 32, 48 or 64 hex digits (AES-128,
+// -192, -256), from a file (KeyFile) or an environment variable (KeyEnv);
+// exactly one of them.
+type Encryption struct {
+	KeyFile string `yaml:"key_file"`
+	KeyEnv  string `yaml:"key_env"`
+}
+
+// Key reads the key.
+func (e *Encryption) Key() ([]byte, error) {
+	var text string
+	switch {
+	case e.KeyFile != "":
+		b, err := os.ReadFile(e.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("encryption key_file: %w", err)
+		}
+		text = string(b)
+	case e.KeyEnv != "":
+		var ok bool
+		if text, ok = os.LookupEnv(e.KeyEnv); !ok {
+			return nil, fmt.Errorf("encryption key_env: %s is not set", e.KeyEnv)
+		}
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(text))
+	if err != nil || (len(key) != 16 && len(key) != 24 && len(key) != 32) {
+		return nil, errors.New("encryption key: want 32, 48 or 64 hex digits")
+	}
+	return key, nil
 }
 
 // Camera is one camera of the registry.
@@ -185,10 +227,14 @@ const (
 	ToleranceCustom = "custom"
 )
 
-var namedTolerances = map[string]Tolerance{
-	ToleranceBE: {Name: ToleranceBE, MarginKmh: 6, MarginPct: 6, PctAboveKmh: 100},
-	ToleranceNL: {Name: ToleranceNL, MarginKmh: 3, MarginPct: 3, PctAboveKmh: 100},
-}
+// namedTolerances are sectioncontrol's named rules.
+var namedTolerances = func() map[string]Tolerance {
+	m := map[string]Tolerance{}
+	for _, t := range []sectioncontrol.Tolerance{sectioncontrol.ToleranceBE, sectioncontrol.ToleranceNL} {
+		m[t.Name] = Tolerance{Name: t.Name, MarginKmh: t.MarginKmh, MarginPct: t.MarginPct, PctAboveKmh: t.PctAboveKmh}
+	}
+	return m
+}()
 
 // UnmarshalYAML accepts a rule name or a custom mapping. Unknown keys of the
 // mapping are errors, as everywhere else in the file.
@@ -353,25 +399,31 @@ func (c *Config) applyDefaults() {
 	if c.Retention == 0 {
 		c.Retention = 8760 * time.Hour
 	}
+	setDurationDefault(&c.HitRetention, c.Retention)
+	setDurationDefault(&c.ViolationRetention, c.Retention)
 	if c.OCRClasses == nil {
 		c.OCRClasses = append([]string(nil), plate.DefaultOCRClasses...)
 	}
 	for i := range c.Sections {
 		s := &c.Sections[i]
-		setDurationDefault(&s.Dedupe, 30*time.Second)
-		setDurationDefault(&s.MaxTravel, 2*time.Hour)
-		setDurationDefault(&s.MaxLateness, 2*time.Minute)
-		setDurationDefault(&s.IdleFlush, 5*time.Second)
+		// The section-control library owns the defaults.
+		def := sectioncontrol.DefaultSection()
+		setDurationDefault(&s.Dedupe, def.Dedupe)
+		setDurationDefault(&s.MaxTravel, def.MaxTravel)
+		setDurationDefault(&s.MaxLateness, def.MaxLateness)
+		setDurationDefault(&s.IdleFlush, def.IdleFlush)
 		if s.MaxPlausibleKmh == 0 {
-			s.MaxPlausibleKmh = 250
+			s.MaxPlausibleKmh = def.MaxPlausibleKmh
 		}
 		if s.Tolerance == (Tolerance{}) {
-			s.Tolerance.Name = ToleranceBE
+			s.Tolerance.Name = def.Tolerance.Name
 		}
 		if named, ok := namedTolerances[s.Tolerance.Name]; ok {
 			s.Tolerance = named
 		}
-		setDefault(&s.Timezone, "Europe/Brussels")
+		if def.Location != nil {
+			setDefault(&s.Timezone, def.Location.String())
+		}
 		if s.Route != "" {
 			setDefault(&s.RoutePolicy, RouteEach)
 		}
@@ -409,6 +461,11 @@ func (c *Config) resolvePaths(dir string) {
 		}
 	}
 	resolve(&c.DataDir)
+	resolve(&c.HTTP.CertFile)
+	resolve(&c.HTTP.KeyFile)
+	if c.Encryption != nil {
+		resolve(&c.Encryption.KeyFile)
+	}
 	if t := c.Kafka.TLS; t != nil {
 		resolve(&t.CAFile)
 		resolve(&t.CertFile)

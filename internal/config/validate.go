@@ -63,8 +63,24 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		ps.add("data_dir", "required")
 	}
-	if c.Retention <= 0 {
-		ps.add("retention", "must be > 0, got %v", c.Retention)
+	for _, r := range []struct {
+		field string
+		d     time.Duration
+	}{{"retention", c.Retention}, {"hit_retention", c.HitRetention}, {"violation_retention", c.ViolationRetention}} {
+		// The event retentions default to retention: say it once.
+		if r.d <= 0 && (r.field == "retention" || r.d != c.Retention) {
+			ps.add(r.field, "must be > 0, got %v", r.d)
+		}
+	}
+	if (c.HTTP.CertFile == "") != (c.HTTP.KeyFile == "") {
+		ps.add("http", "cert_file and key_file go together")
+	}
+	if e := c.Encryption; e != nil {
+		if (e.KeyFile == "") == (e.KeyEnv == "") {
+			ps.add("encryption", "give exactly one of key_file and key_env")
+		} else if _, err := e.Key(); err != nil {
+			ps.add("encryption", "%v", err)
+		}
 	}
 	if _, err := plate.NewOCRTable(c.OCRClasses); err != nil {
 		ps.add("ocr_classes", "%v", err)

@@ -37,6 +37,7 @@ type Config struct {
 	// Shares of all events (a passage or a single read):
 	ListedShare       float64 // a listed plate, read right; default 0.002
 	OCRConfusionShare float64 // a listed plate with one OCR-confusable character swapped (8↔B, 0↔O…); default 0.01
+	FuzzyShare        float64 // a listed plate one edit away (a character dropped, two swapped); default 0.005
 	DuplicateShare    float64 // the last read sent twice, same read_id; default 0.01
 	ForeignShare      float64 // NL, FR, DE, LU vehicles; default 0.15
 	Seed              uint64
@@ -131,6 +132,7 @@ func (c *Config) applyDefaults() {
 	}
 	share(&c.ListedShare, 0.002)
 	share(&c.OCRConfusionShare, 0.01)
+	share(&c.FuzzyShare, 0.005)
 	share(&c.DuplicateShare, 0.01)
 	share(&c.ForeignShare, 0.15)
 	if c.OCRClasses == nil {
@@ -172,14 +174,14 @@ func (c *Config) Validate() error {
 	for _, s := range []struct {
 		name string
 		v    float64
-	}{{"ListedShare", c.ListedShare}, {"OCRConfusionShare", c.OCRConfusionShare},
+	}{{"ListedShare", c.ListedShare}, {"OCRConfusionShare", c.OCRConfusionShare}, {"FuzzyShare", c.FuzzyShare},
 		{"DuplicateShare", c.DuplicateShare}, {"ForeignShare", c.ForeignShare}} {
 		if s.v > 1 || math.IsNaN(s.v) {
 			errs = append(errs, fmt.Errorf("%s %v is above 1", s.name, s.v))
 		}
 	}
-	if c.ListedShare+c.OCRConfusionShare > 1 {
-		errs = append(errs, errors.New("ListedShare + OCRConfusionShare is above 1"))
+	if c.ListedShare+c.OCRConfusionShare+c.FuzzyShare > 1 {
+		errs = append(errs, errors.New("ListedShare + OCRConfusionShare + FuzzyShare is above 1"))
 	}
 	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
 		errs = append(errs, fmt.Errorf("rate %v is not a positive number", c.Rate))
@@ -226,6 +228,8 @@ func (g *Generator) vehicle() vehicle {
 		return listedVehicle(g.cfg.Listed[g.rng.IntN(len(g.cfg.Listed))])
 	case r < g.cfg.ListedShare+g.cfg.OCRConfusionShare && len(g.confusable) > 0:
 		return g.misread(listedVehicle(g.confusable[g.rng.IntN(len(g.confusable))]))
+	case r < g.cfg.ListedShare+g.cfg.OCRConfusionShare+g.cfg.FuzzyShare && len(g.cfg.Listed) > 0:
+		return g.garble(listedVehicle(g.cfg.Listed[g.rng.IntN(len(g.cfg.Listed))]))
 	}
 	return makeVehicle(splitmix64(g.cfg.Seed^splitmix64(g.rng.Uint64N(population))), g.cfg.ForeignShare)
 }
@@ -252,6 +256,28 @@ func (g *Generator) misread(v vehicle) vehicle {
 		}
 	}
 	v.norm, v.display, v.misread = string(norm), string(display), true
+	return v
+}
+
+// garble makes v's plate one edit away, as a dirty or bent plate reads: a
+// character dropped (plates of 3+ characters) or two adjacent different
+// characters swapped. The plate is then shown normalized.
+func (g *Generator) garble(v vehicle) vehicle {
+	norm := []byte(v.norm)
+	var swaps []int
+	for i := 0; i+1 < len(norm); i++ {
+		if norm[i] != norm[i+1] {
+			swaps = append(swaps, i)
+		}
+	}
+	if len(norm) > 2 && (len(swaps) == 0 || g.rng.IntN(2) == 0) {
+		i := g.rng.IntN(len(norm))
+		norm = append(norm[:i], norm[i+1:]...)
+	} else if len(swaps) > 0 {
+		i := swaps[g.rng.IntN(len(swaps))]
+		norm[i], norm[i+1] = norm[i+1], norm[i]
+	}
+	v.norm, v.display, v.misread = string(norm), string(norm), true
 	return v
 }
 

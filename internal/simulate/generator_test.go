@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,8 @@ func TestShares(t *testing.T) {
 			if r.Confidence > 0.85 {
 				t.Errorf("misread %s has confidence %v, want ≤ 0.85", r.ReadID, r.Confidence)
 			}
+		case slices.ContainsFunc(cfg.Listed, func(p string) bool { return oneEdit(p, r.PlateNorm) }):
+			counts["fuzzy"]++
 		}
 		if r.Country != "" && r.Country != "BE" {
 			counts["foreign"]++
@@ -153,6 +156,7 @@ func TestShares(t *testing.T) {
 	}{
 		{"listed", 0.002, 0.0006},
 		{"confused", 0.01, 0.0015},
+		{"fuzzy", 0.005, 0.0012},
 		{"duplicate", 0.01, 0.0015},
 		{"foreign", 0.15 * 0.98, 0.01},
 		{"country:", 0.02, 0.003},
@@ -169,6 +173,26 @@ func TestShares(t *testing.T) {
 			t.Errorf("share %s = %.4f, want %.4f ± %.4f", tt.what, got, tt.want, tt.tol)
 		}
 	}
+}
+
+// oneEdit reports whether b is a with one character dropped or two adjacent
+// characters swapped.
+func oneEdit(a, b string) bool {
+	if len(b) == len(a)-1 {
+		for i := range a {
+			if a[:i]+a[i+1:] == b {
+				return true
+			}
+		}
+	}
+	if len(b) == len(a) {
+		for i := 0; i+1 < len(a); i++ {
+			if a[i] != a[i+1] && a[:i]+string(a[i+1])+string(a[i])+a[i+2:] == b {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // TestPassages follows vehicles through the sections: every exit comes after

@@ -15,6 +15,9 @@ import (
 const (
 	prefixPassage = 'P'
 	prefixSeq     = 'S'
+	prefixState   = 'K'
+	// prefixAnnotation log id → annotation of that event (a hit's ack).
+	prefixAnnotation = 'N'
 )
 
 // Sizes of the fixed parts of keys.

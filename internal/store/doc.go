@@ -1,5 +1,5 @@
-// Package store keeps anpr's passages and event logs (hits, later
-// violations) in Badger. Badger types stay inside this package.
+// Package store keeps anpr's passages, event logs (hits, violations) and
+// small per-partition state (section-control checkpoints) in Badger. Badger types stay inside this package.
 //
 // # Model
 //
@@ -25,6 +25,7 @@
 //	log seq(8)                      → event value      expires event ts+retention
 //	lower(log) event id             → seq(8)           expires event ts+retention
 //	'S' log                         → last seq(8)      never expires
+//	'K' name                        → state value      never expires (Batch.State)
 //
 // ts is the capture time in unix milliseconds with the sign bit flipped,
 // big-endian, so one plate's passages between two times are one range scan
@@ -44,8 +45,9 @@
 // identical plate.Read with TS in UTC.
 //
 // Event values are id, read id, capture time (varint ms) and the JSON bytes
-// as given. Logs are a Log byte ('H' for Hits); another log (violations)
-// needs only a new constant. The 'S' high-water mark lets a sequence survive
+// as given. Logs are a Log byte ('H' for Hits, 'V' for Violations), each
+// with its own sequence and retention; Write sets Event.Known on the events
+// whose id was already there. The 'S' high-water mark lets a sequence survive
 // restarts even when every event of the log has expired, so an old cursor
 // never points into new events.
 //
@@ -75,8 +77,9 @@
 //
 // # Retention
 //
-// Every key of a passage and of an event carries ExpiresAt = capture time +
-// Options.Retention (rounded up to the second); a read already past it is
+// Every key of a passage carries ExpiresAt = capture time +
+// Options.Retention, of an event capture time + its log's retention
+// (HitRetention, ViolationRetention; rounded up to the second); a read already past it is
 // not stored and is counted. Badger skips expired keys at once and drops them
 // in compaction. Keys are ordered by plate, so new writes flow through every
 // key range and leveled compaction rewrites the old tables routinely (the
@@ -123,6 +126,15 @@
 // cpu-µs/passage is the process's CPU time (every goroutine, compactions
 // included) divided by passages; on a shared machine it is steadier than
 // wall-clock throughput.
+//
+// # Encryption
+//
+// Options.EncryptionKey turns on Badger's AES encryption of every table and
+// log file. Badger encrypts data with data keys (rotated every 10 days) that
+// its key registry keeps encrypted under the master key; RotateKey rewrites
+// that registry under a new master key. Open checks the key against the
+// registry first (ErrKey), because badger.Open failing on a mismatch leaves
+// its cache goroutines behind.
 //
 // # Caveats
 //

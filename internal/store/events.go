@@ -16,11 +16,12 @@ type Log byte
 
 // Event logs.
 const (
-	Hits Log = 'H'
+	Hits       Log = 'H'
+	Violations Log = 'V'
 )
 
 // logs lists every known log, for sequence recovery and validation.
-var logs = [...]Log{Hits}
+var logs = [...]Log{Hits, Violations}
 
 func (l Log) valid() bool {
 	for _, k := range logs {
@@ -35,6 +36,8 @@ func (l Log) String() string {
 	switch l {
 	case Hits:
 		return "hits"
+	case Violations:
+		return "violations"
 	}
 	return fmt.Sprintf("Log(%#x)", byte(l))
 }
@@ -56,6 +59,64 @@ type Event struct {
 	TS     time.Time // capture time of the read: the event expires at TS + retention
 	JSON   []byte    // the event as published, stored as given
 	Cursor string    // position in the log; filled by Events and EventsByID
+	// Known is set by Write when the id was already in the log (or earlier
+	// in the batch), so the event was not appended again.
+	Known bool
+	// Annotation is the value last given to Annotate for this event (a
+	// hit's acknowledgement); filled by Events and EventsByID.
+	Annotation []byte
+}
+
+// ErrNotFound is returned by Annotate for an id that is not in the log
+// (never stored, or expired).
+var ErrNotFound = errors.New("not found")
+
+func appendAnnotationKey(dst []byte, l Log, id string) []byte {
+	dst = append(dst, prefixAnnotation, byte(l))
+	return append(dst, id...)
+}
+
+// annotate fills e.Annotation from txn.
+func annotate(txn *badger.Txn, l Log, e *Event) error {
+	item, err := txn.Get(appendAnnotationKey(nil, l, e.ID))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	e.Annotation, err = item.ValueCopy(nil)
+	return err
+}
+
+// Annotate stores val with the event of log l whose id is id, replacing the
+// previous annotation; it expires with the event. ErrNotFound when there is
+// no such event. Safe for concurrent use.
+func (s *Store) Annotate(l Log, id string, val []byte) error {
+	if !l.valid() {
+		return fmt.Errorf("annotate: unknown log %v", l)
+	}
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.closeMu.RUnlock()
+	err := s.db.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(appendEventIDKey(nil, l, id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		// The id key expires with its event.
+		e := badger.NewEntry(appendAnnotationKey(nil, l, id), val)
+		e.ExpiresAt = item.ExpiresAt()
+		return txn.SetEntry(e)
+	})
+	if err != nil {
+		return fmt.Errorf("annotate %v event: %w", l, err)
+	}
+	return nil
 }
 
 func appendEventKey(dst []byte, l Log, seq uint64) []byte {
@@ -160,6 +221,9 @@ func (s *Store) Events(l Log, after string, limit int) ([]Event, string, error) 
 				evs = append(evs, e)
 				return err
 			})
+			if err == nil {
+				err = annotate(txn, l, &evs[len(evs)-1])
+			}
 			if err != nil {
 				return fmt.Errorf("event %d: %w", seq, err)
 			}
@@ -289,6 +353,9 @@ func (s *Store) EventsByID(l Log, ids []string) ([]Event, error) {
 				evs = append(evs, e)
 				return err
 			})
+			if err == nil {
+				err = annotate(txn, l, &evs[len(evs)-1])
+			}
 			if err != nil {
 				return fmt.Errorf("event %d: %w", seq, err)
 			}
@@ -352,4 +419,29 @@ func (s *Store) recoverSeqs() error {
 		}
 		return nil
 	})
+}
+
+// State returns the value of a Batch.State key, or nil when it has none.
+// Safe for concurrent use.
+func (s *Store) State(key string) ([]byte, error) {
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.closeMu.RUnlock()
+	var val []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(append([]byte{prefixState}, key...))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		val, err = item.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state %q: %w", key, err)
+	}
+	return val, nil
 }

@@ -169,7 +169,7 @@ func TestEventsBadCursor(t *testing.T) {
 	if evs, c, err := s.Events(Hits, eventCursor(Hits, 2), 10); err != nil || len(evs) != 0 || c != eventCursor(Hits, 2) {
 		t.Errorf("cursor of the last event: %d events, %q, %v; want none", len(evs), c, err)
 	}
-	if _, _, err := s.Events(Log('V'), "", 10); err == nil {
+	if _, _, err := s.Events(Log('X'), "", 10); err == nil {
 		t.Error("unknown log: no error")
 	}
 }
@@ -280,7 +280,7 @@ func TestRecentEvents(t *testing.T) {
 			}
 		}
 	}
-	if _, err := s.RecentEvents(Log('V'), since, 10); err == nil {
+	if _, err := s.RecentEvents(Log('X'), since, 10); err == nil {
 		t.Error("unknown log: no error")
 	}
 }
@@ -289,4 +289,68 @@ func reversed(s []string) []string {
 	s = slices.Clone(s)
 	slices.Reverse(s)
 	return s
+}
+
+// TestLogsAndState writes hits and violations in one batch: each log has its
+// own sequences and id index, Write marks known events, and state keys are
+// replaced, deleted and kept across a restart.
+func TestLogsAndState(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Options{Dir: dir})
+	r := read(plateOf(1), now(), 1)
+	h := hit(r, "stolen")
+	v := Event{ID: h.ID, ReadID: r.ReadID, TS: r.TS, JSON: []byte(`{"violation_id":"same id as the hit"}`)}
+	b := &Batch{Reads: []plate.Read{r}, Hits: []Event{h}, Violations: []Event{v, v},
+		State: []State{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}}}
+	if got, want := write(t, s, b), (WriteResult{Passages: 1, Hits: 1, Violations: 1, KnownViolations: 1}); got != want {
+		t.Errorf("first write: %+v, want %+v", got, want)
+	}
+	if got := []bool{b.Hits[0].Known, b.Violations[0].Known, b.Violations[1].Known}; !reflect.DeepEqual(got, []bool{false, false, true}) {
+		t.Errorf("Known flags (hit, violation, its repeat) = %v, want [false false true]", got)
+	}
+	b = &Batch{Violations: []Event{v}, State: []State{{Key: "a", Value: []byte("3")}, {Key: "b"}}}
+	if got, want := write(t, s, b), (WriteResult{KnownViolations: 1}); got != want || !b.Violations[0].Known {
+		t.Errorf("second write: %+v (known %v), want %+v", got, b.Violations[0].Known, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, Options{Dir: dir})
+	for _, l := range []Log{Hits, Violations} {
+		evs, _, err := s.Events(l, "", 10)
+		if err != nil || len(evs) != 1 || evs[0].Cursor != eventCursor(l, 1) {
+			t.Errorf("%v log = %+v, %v; want one event at sequence 1", l, evs, err)
+		}
+	}
+	if evs, _, _ := s.Events(Violations, "", 10); len(evs) == 1 && string(evs[0].JSON) != string(v.JSON) {
+		t.Errorf("violation JSON = %s, want %s", evs[0].JSON, v.JSON)
+	}
+	for key, want := range map[string]string{"a": "3", "b": "", "never": ""} {
+		got, err := s.State(key)
+		if err != nil || string(got) != want || (want == "") != (got == nil) {
+			t.Errorf("State(%q) = %q, %v; want %q", key, got, err, want)
+		}
+	}
+}
+
+// TestAnnotate stores an acknowledgement with a hit: listings carry it, a
+// second one replaces it, and an unknown id is ErrNotFound.
+func TestAnnotate(t *testing.T) {
+	s := open(t, Options{})
+	r := read(plateOf(1), now(), 1)
+	h := hit(r, "stolen")
+	write(t, s, &Batch{Reads: []plate.Read{r}, Hits: []Event{h}})
+	if err := s.Annotate(Hits, "h_unknown", []byte(`{}`)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Annotate(unknown) = %v, want ErrNotFound", err)
+	}
+	for _, ack := range []string{`{"outcome":"false_read"}`, `{"outcome":"confirmed"}`} {
+		if err := s.Annotate(Hits, h.ID, []byte(ack)); err != nil {
+			t.Fatal(err)
+		}
+		evs := allEvents(t, s, "")
+		byID, err := s.EventsByID(Hits, []string{h.ID})
+		if err != nil || len(evs) != 1 || string(evs[0].Annotation) != ack || len(byID) != 1 || string(byID[0].Annotation) != ack {
+			t.Errorf("after Annotate(%s): Events %+v, EventsByID %+v (%v)", ack, evs, byID, err)
+		}
+	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,9 +31,16 @@ var ErrClosed = errors.New("store closed")
 type Options struct {
 	// Dir is the data directory; required. It is created if missing.
 	Dir string
-	// Retention is how long a passage and the events of its read are kept
-	// after the read's capture time. Default DefaultRetention (8760h).
+	// Retention is how long a passage is kept after its capture time.
+	// Default DefaultRetention (8760h).
 	Retention time.Duration
+	// HitRetention and ViolationRetention are how long the events of those
+	// logs are kept after their read's capture time; default Retention.
+	HitRetention, ViolationRetention time.Duration
+	// EncryptionKey, when set, encrypts everything Badger writes with
+	// AES (16, 24 or 32 bytes: AES-128, -192, -256). A directory written
+	// with a key cannot be opened without it; see RotateKey.
+	EncryptionKey []byte
 	// NoSync makes Write return once Badger has the data in its memory-mapped
 	// write-ahead log, without fdatasync: it survives a crash of the process
 	// but not of the machine. Default false: every Write is synced to disk
@@ -49,8 +59,18 @@ func (o *Options) Validate() error {
 	if o.Dir == "" {
 		errs = append(errs, errors.New("dir: required"))
 	}
-	if o.Retention < 0 {
-		errs = append(errs, fmt.Errorf("retention: %v is negative", o.Retention))
+	for _, r := range []struct {
+		name string
+		d    time.Duration
+	}{{"retention", o.Retention}, {"hit retention", o.HitRetention}, {"violation retention", o.ViolationRetention}} {
+		if r.d < 0 {
+			errs = append(errs, fmt.Errorf("%s: %v is negative", r.name, r.d))
+		}
+	}
+	switch len(o.EncryptionKey) {
+	case 0, 16, 24, 32:
+	default:
+		errs = append(errs, fmt.Errorf("encryption key: %d bytes, want 16, 24 or 32", len(o.EncryptionKey)))
 	}
 	return errors.Join(errs...)
 }
@@ -62,9 +82,11 @@ func (o *Options) Validate() error {
 // before seqMu before notifyMu.
 type Store struct {
 	db        *badger.DB
-	retention time.Duration
-	logger    *slog.Logger
-	m         *metrics
+	retention time.Duration // of passages
+	// logRetention is the retention of each log, indexed by Log.
+	logRetention [256]time.Duration
+	logger       *slog.Logger
+	m            *metrics
 
 	closeMu sync.RWMutex
 	closed  atomic.Bool
@@ -89,6 +111,12 @@ func Open(opts Options) (*Store, error) {
 	if opts.Retention == 0 {
 		opts.Retention = DefaultRetention
 	}
+	if opts.HitRetention == 0 {
+		opts.HitRetention = opts.Retention
+	}
+	if opts.ViolationRetention == 0 {
+		opts.ViolationRetention = opts.Retention
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -98,12 +126,22 @@ func Open(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %q: %w", opts.Dir, err)
 	}
-	db, err := badger.Open(badgerOptions(opts.Dir, !opts.NoSync, logger))
+	// Check the key first: badger.Open failing on a key mismatch leaves its
+	// cache goroutines running.
+	if err := checkKey(opts.Dir, opts.EncryptionKey); err != nil {
+		return nil, fmt.Errorf("open store %q: %w", opts.Dir, err)
+	}
+	bo := badgerOptions(opts.Dir, !opts.NoSync, logger)
+	bo.EncryptionKey = opts.EncryptionKey
+	bo.EncryptionKeyRotationDuration = keyRotation
+	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("open store %q: %w", opts.Dir, err)
 	}
 	s := &Store{db: db, retention: opts.Retention, logger: logger, m: m,
 		notify: make(map[Log]chan struct{})}
+	s.logRetention[Hits] = opts.HitRetention
+	s.logRetention[Violations] = opts.ViolationRetention
 	if err := s.recoverSeqs(); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %q: %w", opts.Dir, err), db.Close())
 	}
@@ -138,6 +176,51 @@ const (
 	maxTxnBytes   = 1 << 20
 	maxTxnEntries = 4096
 )
+
+// ErrKey means the store's directory is encrypted with another key than
+// the one given, or with one when none was given, or not at all when one was.
+var ErrKey = errors.New("wrong or missing encryption key")
+
+// keyRotation is how often Badger replaces the data key it encrypts new
+// files with (each data key is itself encrypted with the master key).
+const keyRotation = 10 * 24 * time.Hour
+
+// checkKey returns ErrKey if the store in dir, when there is one, is not
+// encrypted with key (or is, when key is empty).
+func checkKey(dir string, key []byte) error {
+	if _, err := os.Stat(filepath.Join(dir, badger.KeyRegistryFileName)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	kr, err := badger.OpenKeyRegistry(badger.KeyRegistryOptions{Dir: dir, ReadOnly: true, EncryptionKey: key, EncryptionKeyRotationDuration: keyRotation})
+	if errors.Is(err, badger.ErrEncryptionKeyMismatch) {
+		return ErrKey
+	}
+	if err != nil {
+		return err
+	}
+	return kr.Close()
+}
+
+// RotateKey re-encrypts the key registry of the closed store in dir from
+// oldKey to newKey (either may be empty: plain text). Badger encrypts data
+// with data keys kept in that registry, so rotating the master key rewrites
+// one small file, not the data.
+func RotateKey(dir string, oldKey, newKey []byte) error {
+	opt := badger.KeyRegistryOptions{Dir: dir, ReadOnly: true, EncryptionKey: oldKey, EncryptionKeyRotationDuration: keyRotation}
+	if err := checkKey(dir, oldKey); err != nil {
+		return fmt.Errorf("rotate key of store %q: old key: %w", dir, err)
+	}
+	kr, err := badger.OpenKeyRegistry(opt)
+	if err != nil {
+		return fmt.Errorf("rotate key of store %q: %w", dir, err)
+	}
+	defer kr.Close()
+	opt.EncryptionKey = newKey
+	if err := badger.WriteKeyRegistry(kr, opt); err != nil {
+		return fmt.Errorf("rotate key of store %q: %w", dir, err)
+	}
+	return nil
+}
 
 // Close closes Badger. It waits for methods in progress; later calls return
 // ErrClosed. Calling it again does nothing and returns nil.

@@ -14,8 +14,19 @@ import (
 
 // Batch is what one Write stores.
 type Batch struct {
-	Reads []plate.Read
-	Hits  []Event // appended to the Hits log
+	Reads      []plate.Read
+	Hits       []Event // appended to the Hits log
+	Violations []Event // appended to the Violations log
+	// State are small values that replace the previous value of their key
+	// and never expire (a partition's section-control checkpoint). They are
+	// written in the batch's last transaction, after its reads and events.
+	State []State
+}
+
+// State is a key and value of Batch.State; a nil Value deletes the key.
+type State struct {
+	Key   string
+	Value []byte
 }
 
 // WriteResult counts what a Write did.
@@ -28,13 +39,16 @@ type WriteResult struct {
 	// plate, capture time) came earlier in the same batch.
 	Duplicates int
 	// Expired counts the reads skipped because capture time + retention is
-	// already past. Hits past retention are dropped too, uncounted.
+	// already past. Events past their log's retention are dropped too,
+	// uncounted.
 	Expired int
 	// Hits counts the hits appended to the log: their id was new.
 	Hits int
 	// KnownHits counts the hits skipped because their id is already in the
 	// log or came earlier in the batch.
 	KnownHits int
+	// Violations and KnownViolations count the same for violations.
+	Violations, KnownViolations int
 }
 
 // maxConflictRetries bounds the retries of a transaction that lost a race
@@ -87,16 +101,51 @@ func (s *Store) write(b *Batch, now time.Time) (WriteResult, error) {
 	defer sc.release()
 	nowSec := uint64(now.Unix())
 	reads := sc.keep(b.Reads, s.retention, nowSec, &res)
-	for i, c := range split(reads, b.Hits) {
-		passages, hits, known, err := s.commitWithRetry(sc, &c, nowSec)
-		res.Passages += passages
-		res.Hits += hits
-		res.KnownHits += known
+	for i := range b.Hits {
+		sc.events = append(sc.events, logged{Hits, &b.Hits[i]})
+	}
+	for i := range b.Violations {
+		sc.events = append(sc.events, logged{Violations, &b.Violations[i]})
+	}
+	chunks := split(reads, sc.events)
+	if len(chunks) == 0 && len(b.State) > 0 {
+		chunks = []chunk{{}}
+	}
+	for i, c := range chunks {
+		if i == len(chunks)-1 {
+			c.state = b.State
+		}
+		n, err := s.commitWithRetry(sc, &c, nowSec)
+		res.Passages += n.passages
+		res.Hits += n.fresh[0]
+		res.KnownHits += n.known[0]
+		res.Violations += n.fresh[1]
+		res.KnownViolations += n.known[1]
 		if err != nil {
 			return res, fmt.Errorf("transaction %d: %w", i, err)
 		}
 	}
 	return res, nil
+}
+
+// logged is an event of a batch with the log it goes to.
+type logged struct {
+	l Log
+	e *Event
+}
+
+// txnCounts is what one transaction wrote: passages, and new and known
+// events per log (index 0 hits, 1 violations).
+type txnCounts struct {
+	passages     int
+	fresh, known [2]int
+}
+
+func logIndex(l Log) int {
+	if l == Violations {
+		return 1
+	}
+	return 0
 }
 
 func validate(b *Batch) error {
@@ -115,6 +164,16 @@ func validate(b *Batch) error {
 			errs = append(errs, fmt.Errorf("hit %d: empty id or capture time: %w", i, errInvalid))
 		}
 	}
+	for i := range b.Violations {
+		if e := &b.Violations[i]; e.ID == "" || e.TS.IsZero() {
+			errs = append(errs, fmt.Errorf("violation %d: empty id or capture time: %w", i, errInvalid))
+		}
+	}
+	for i := range b.State {
+		if b.State[i].Key == "" {
+			errs = append(errs, fmt.Errorf("state %d: empty key: %w", i, errInvalid))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -124,6 +183,7 @@ func validate(b *Batch) error {
 // and is pooled: a batch of 1000 reads needs about 300 KB.
 type scratch struct {
 	reads   []*plate.Read          // kept, in batch order
+	events  []logged               // of every log, in batch order
 	seen    map[readIdent]struct{} // identities of reads
 	buf     []byte
 	entries []badger.Entry
@@ -186,6 +246,8 @@ func (sc *scratch) release() {
 	}
 	clear(sc.reads) // drop the pointers into the batch
 	sc.reads = sc.reads[:0]
+	clear(sc.events)
+	sc.events = sc.events[:0]
 	clear(sc.seen)
 	scratchPool.Put(sc)
 }
@@ -197,20 +259,21 @@ func tail(buf []byte, n int) []byte { return buf[n:len(buf):len(buf)] }
 // chunk is what one transaction writes.
 type chunk struct {
 	reads  []*plate.Read
-	events []Event // appended to the Hits log
+	events []logged
+	state  []State
 }
 
 // split cuts reads and events into transactions of at most about maxTxnBytes
 // or maxTxnEntries entries, in order: the events go with the last reads as far
 // as they fit, so a batch of 1000 reads and their hits is one transaction and
 // one disk sync.
-func split(reads []*plate.Read, evs []Event) []chunk {
+func split(reads []*plate.Read, evs []logged) []chunk {
 	var cs []chunk
 	ri, ei := 0, 0 // start of the current chunk in reads and in evs
 	n, size := 0, 0
 	add := func(i, j, sz int) { // before adding reads[i] or evs[j], of size sz
 		if n > 0 && (size+sz > maxTxnBytes || n >= maxTxnEntries) {
-			cs = append(cs, chunk{reads[ri:i], evs[ei:j]})
+			cs = append(cs, chunk{reads: reads[ri:i], events: evs[ei:j]})
 			ri, ei, n, size = i, j, 0, 0
 		}
 		n++
@@ -220,10 +283,10 @@ func split(reads []*plate.Read, evs []Event) []chunk {
 		add(i, 0, readSize(r))
 	}
 	for j := range evs {
-		add(len(reads), j, eventSize(&evs[j]))
+		add(len(reads), j, eventSize(evs[j].e))
 	}
 	if n > 0 {
-		cs = append(cs, chunk{reads[ri:], evs[ei:]})
+		cs = append(cs, chunk{reads: reads[ri:], events: evs[ei:]})
 	}
 	return cs
 }
@@ -239,38 +302,39 @@ func eventSize(e *Event) int {
 	return 40 + 2*len(e.ID) + len(e.ReadID) + len(e.JSON)
 }
 
-func (s *Store) commitWithRetry(sc *scratch, c *chunk, nowSec uint64) (passages, hits, known int, err error) {
+func (s *Store) commitWithRetry(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) {
 	for attempt := 0; ; attempt++ {
-		passages, hits, known, err = s.commit(sc, c, nowSec)
+		n, err := s.commit(sc, c, nowSec)
 		sc.reset()
 		if !errors.Is(err, badger.ErrConflict) || attempt == maxConflictRetries {
-			return passages, hits, known, err
+			return n, err
 		}
 	}
 }
 
-// commit writes c in one transaction and returns the passages and hits it
-// wrote and the hits it skipped as known. Passages are blind sets: their key
-// is the read's identity, so there is nothing to look up. Each event id is
-// looked up in the transaction; if a concurrent Write stores one of them
-// after this transaction began, Badger's conflict detection fails the commit
-// with ErrConflict and the caller retries. Sequences are assigned under
-// seqMu, held until the commit returns, so they become visible in order; the
+// commit writes c in one transaction and returns what it wrote and the
+// events it skipped as known. Passages are blind sets: their key is the
+// read's identity, so there is nothing to look up. Each event id is looked up
+// in the transaction; if a concurrent Write stores one of them after this
+// transaction began, Badger's conflict detection fails the commit with
+// ErrConflict and the caller retries. Sequences are assigned under seqMu,
+// held until the commit returns, so they become visible in order; the
 // lookups run before it is taken.
-func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (passages, hits, known int, err error) {
+func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) {
+	var n txnCounts
 	for _, r := range c.reads {
-		n := len(sc.buf)
+		k := len(sc.buf)
 		sc.buf = appendPassageKey(sc.buf, r)
-		key := tail(sc.buf, n)
-		n = len(sc.buf)
+		key := tail(sc.buf, k)
+		k = len(sc.buf)
 		sc.buf = appendPassageValue(sc.buf, r)
-		sc.set(key, tail(sc.buf, n), expiresAt(r.TS, s.retention))
+		sc.set(key, tail(sc.buf, k), expiresAt(r.TS, s.retention))
 	}
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 
 	type fresh struct {
-		e     *Event
+		logged
 		exp   uint64
 		idKey []byte
 	}
@@ -279,69 +343,109 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (passages, hits, kn
 	if len(c.events) > 1 {
 		inChunk = make(map[string]bool, len(c.events))
 	}
-	for i := range c.events {
-		e := &c.events[i]
-		exp := expiresAt(e.TS, s.retention)
+	for _, le := range c.events {
+		e := le.e
+		e.Known = false
+		exp := expiresAt(e.TS, s.logRetention[le.l])
 		if exp <= nowSec {
 			continue
 		}
-		n := len(sc.buf)
-		sc.buf = appendEventIDKey(sc.buf, Hits, e.ID)
-		idKey := tail(sc.buf, n)
-		if inChunk[string(idKey)] {
-			known++
+		k := len(sc.buf)
+		sc.buf = appendEventIDKey(sc.buf, le.l, e.ID)
+		idKey := tail(sc.buf, k)
+		known := inChunk[string(idKey)]
+		if !known {
+			_, err := txn.Get(idKey)
+			if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+				return txnCounts{}, err
+			}
+			known = err == nil
+		}
+		if known {
+			e.Known = true
+			n.known[logIndex(le.l)]++
 			continue
 		}
-		_, err := txn.Get(idKey)
-		if err == nil {
-			known++
-			continue
-		}
-		if !errors.Is(err, badger.ErrKeyNotFound) {
-			return 0, 0, 0, err
-		}
-		news = append(news, fresh{e, exp, idKey})
+		news = append(news, fresh{le, exp, idKey})
 		if inChunk != nil {
 			inChunk[string(idKey)] = true
 		}
 	}
 
-	var seq uint64
+	var seqs [2]uint64 // last sequence per log (index logIndex)
 	if len(news) > 0 {
 		s.seqMu.Lock()
 		defer s.seqMu.Unlock()
-		seq = s.lastSeq[Hits].Load()
-		for _, f := range news {
-			seq++
-			n := len(sc.buf)
-			sc.buf = appendEventKey(sc.buf, Hits, seq)
-			evKey := tail(sc.buf, n)
-			n = len(sc.buf)
-			sc.buf = appendEventValue(sc.buf, f.e)
-			sc.set(evKey, tail(sc.buf, n), f.exp)
-			n = len(sc.buf)
-			sc.buf = binary.BigEndian.AppendUint64(sc.buf, seq)
-			sc.set(f.idKey, tail(sc.buf, n), f.exp)
+		for _, l := range logs {
+			seqs[logIndex(l)] = s.lastSeq[l].Load()
 		}
-		// The high-water mark never expires; see recoverSeqs.
-		n := len(sc.buf)
-		sc.buf = append(sc.buf, prefixSeq, byte(Hits))
-		key := tail(sc.buf, n)
-		n = len(sc.buf)
-		sc.buf = binary.BigEndian.AppendUint64(sc.buf, seq)
-		sc.set(key, tail(sc.buf, n), 0)
+		for _, f := range news {
+			li := logIndex(f.l)
+			seqs[li]++
+			n.fresh[li]++
+			k := len(sc.buf)
+			sc.buf = appendEventKey(sc.buf, f.l, seqs[li])
+			evKey := tail(sc.buf, k)
+			k = len(sc.buf)
+			sc.buf = appendEventValue(sc.buf, f.e)
+			sc.set(evKey, tail(sc.buf, k), f.exp)
+			k = len(sc.buf)
+			sc.buf = binary.BigEndian.AppendUint64(sc.buf, seqs[li])
+			sc.set(f.idKey, tail(sc.buf, k), f.exp)
+		}
+		// The high-water marks never expire; see recoverSeqs.
+		for _, l := range logs {
+			if n.fresh[logIndex(l)] == 0 {
+				continue
+			}
+			k := len(sc.buf)
+			sc.buf = append(sc.buf, prefixSeq, byte(l))
+			key := tail(sc.buf, k)
+			k = len(sc.buf)
+			sc.buf = binary.BigEndian.AppendUint64(sc.buf, seqs[logIndex(l)])
+			sc.set(key, tail(sc.buf, k), 0)
+		}
 	}
 	for i := range sc.entries {
 		if err := txn.SetEntry(&sc.entries[i]); err != nil {
-			return 0, 0, 0, err
+			return txnCounts{}, err
+		}
+	}
+	for _, st := range c.state {
+		key := append([]byte{prefixState}, st.Key...)
+		var err error
+		if st.Value == nil {
+			err = txn.Delete(key)
+		} else {
+			err = txn.Set(key, st.Value)
+		}
+		if err != nil {
+			return txnCounts{}, err
+		}
+	}
+	// Raise the sequences before the commit makes the events visible: a
+	// reader may hand out an event's cursor as soon as it can read it, and
+	// a cursor above lastSeq is refused. A failed commit puts them back
+	// (seqMu is held, so no other writer moved them).
+	var before [2]uint64
+	for _, l := range logs {
+		if n.fresh[logIndex(l)] > 0 {
+			before[logIndex(l)] = s.lastSeq[l].Swap(seqs[logIndex(l)])
 		}
 	}
 	if err := txn.Commit(); err != nil {
-		return 0, 0, 0, err
+		for _, l := range logs {
+			if n.fresh[logIndex(l)] > 0 {
+				s.lastSeq[l].Store(before[logIndex(l)])
+			}
+		}
+		return txnCounts{}, err
 	}
-	if len(news) > 0 {
-		s.lastSeq[Hits].Store(seq)
-		s.wake(Hits)
+	for _, l := range logs {
+		if n.fresh[logIndex(l)] > 0 {
+			s.wake(l)
+		}
 	}
-	return len(c.reads), len(news), known, nil
+	n.passages = len(c.reads)
+	return n, nil
 }

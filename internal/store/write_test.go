@@ -230,17 +230,17 @@ func TestSplit(t *testing.T) {
 		}
 		return rs
 	}
-	events := func(n, size int) []Event {
-		evs := make([]Event, n)
+	events := func(n, size int) []logged {
+		evs := make([]logged, n)
 		for i := range evs {
-			evs[i] = Event{ID: strconv.Itoa(i), TS: now(), JSON: make([]byte, size)}
+			evs[i] = logged{Hits, &Event{ID: strconv.Itoa(i), TS: now(), JSON: make([]byte, size)}}
 		}
 		return evs
 	}
 	tests := []struct {
 		name  string
 		reads []*plate.Read
-		evs   []Event
+		evs   []logged
 		want  [][2]int // reads and events of each chunk
 	}{
 		{"nothing", nil, nil, nil},
@@ -254,7 +254,7 @@ func TestSplit(t *testing.T) {
 	for _, tt := range tests {
 		var got [][2]int
 		var gotReads []*plate.Read
-		var gotEvs []Event
+		var gotEvs []logged
 		for _, c := range split(tt.reads, tt.evs) {
 			got = append(got, [2]int{len(c.reads), len(c.events)})
 			gotReads = append(gotReads, c.reads...)

@@ -1,0 +1,106 @@
+package hotlist
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/anpr/anpr/matcher"
+)
+
+// BenchmarkChangeInForce measures the SPEC §8 promise, a list change in
+// force within a second (p99): each iteration publishes one entry with
+// Put (acks=all), then polls the matcher every 100 µs until the Follower
+// has applied it. Changes are spaced 5 ms apart, as from an operator
+// console, not a bulk import. The list holds entries= entries beforehand
+// (loaded directly), since an Apply rebuilds the shard it touches.
+//
+//	go test -run '^$' -bench ChangeInForce -benchtime 500x ./hotlist/
+func BenchmarkChangeInForce(b *testing.B) {
+	for _, n := range []int{0, 1e6} {
+		b.Run(fmt.Sprintf("entries=%.0e", float64(n)), func(b *testing.B) {
+			kc := startBroker(b)
+			m := newMatcher(b)
+			base := make([]matcher.Entry, n)
+			for i := range base {
+				base[i] = matcher.Entry{List: "uninsured", Plate: fmt.Sprintf("PL%07d", i)}
+			}
+			if err := m.Load(base); err != nil {
+				b.Fatal(err)
+			}
+			base = nil
+			f := startFollower(b, kc, m, nil)
+			waitReady(b, f)
+			p := newPublisher(b, kc, nil)
+			ctx := context.Background()
+			var lat []time.Duration
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				e := matcher.Entry{List: "uninsured", Plate: fmt.Sprintf("BN%06d", i)}
+				i++
+				start := time.Now()
+				if err := p.Put(ctx, []matcher.Entry{e}); err != nil {
+					b.Fatal(err)
+				}
+				waitFor(b, 10*time.Second, "change in force", func() bool {
+					if len(m.Entries(e.List, e.Plate)) == 1 {
+						return true
+					}
+					time.Sleep(100 * time.Microsecond)
+					return false
+				})
+				lat = append(lat, time.Since(start))
+				time.Sleep(5 * time.Millisecond)
+			}
+			slices.Sort(lat)
+			q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+			b.ReportMetric(q(0.5), "p50-ms")
+			b.ReportMetric(q(0.99), "p99-ms")
+			b.ReportMetric(q(1), "max-ms")
+		})
+	}
+}
+
+// BenchmarkReplay measures the rebuild at start: a fresh Follower replays
+// entries= records into an empty matcher until Ready.
+//
+//	go test -run '^$' -bench Replay -benchtime 3x ./hotlist/
+func BenchmarkReplay(b *testing.B) {
+	for _, n := range []int{1e5} {
+		b.Run(fmt.Sprintf("entries=%.0e", float64(n)), func(b *testing.B) {
+			kc := startBroker(b)
+			p := newPublisher(b, kc, nil)
+			entries := make([]matcher.Entry, n)
+			for i := range entries {
+				entries[i] = matcher.Entry{List: "uninsured", Plate: fmt.Sprintf("PL%07d", i),
+					Category: "uninsured", Action: "stop", Reference: fmt.Sprintf("REF-%d", i)}
+			}
+			if err := p.Put(context.Background(), entries); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				m := newMatcher(b)
+				f, err := NewFollower(Config{Kafka: kc}, m)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- f.Run(ctx) }()
+				waitReady(b, f)
+				cancel()
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+				if got := m.Lists()[1].Entries; got != n {
+					b.Fatalf("entries after replay = %d, want %d", got, n)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}

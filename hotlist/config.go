@@ -1,0 +1,68 @@
+package hotlist
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anpr/anpr/internal/kclient"
+)
+
+// DefaultTopic is the hotlist topic of SPEC §2.
+const DefaultTopic = "anpr.hotlists"
+
+// DefaultMaxBatch is the default Config.MaxBatch.
+const DefaultMaxBatch = 4096
+
+// Config configures a Follower and a Publisher. Zero values mean the
+// defaults given.
+type Config struct {
+	// Kafka says how to reach the cluster; Brokers is required.
+	Kafka kclient.Config
+	// Topic is the compacted hotlist topic; default DefaultTopic.
+	Topic string
+	// Lists are the list names a Publisher accepts; nil accepts any valid
+	// name. A Follower takes the lists of its Matcher instead.
+	Lists []string
+	// MaxBatch caps the changes of one Apply once a Follower is ready;
+	// default DefaultMaxBatch. While it replays the topic at start it
+	// applies up to 32 times as many at once, because an Apply rebuilds
+	// every shard it touches: small batches on a large list would rebuild
+	// the index thousands of times.
+	MaxBatch int
+	// Logger receives warnings (never plates); nil discards.
+	Logger *slog.Logger
+	// Registerer receives the Follower's metrics; nil means no metrics.
+	Registerer prometheus.Registerer
+}
+
+// Validate reports every problem with c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Kafka.Brokers) == 0 {
+		errs = append(errs, errors.New("kafka brokers: required"))
+	}
+	if c.MaxBatch < 0 {
+		errs = append(errs, errors.New("max batch: negative"))
+	}
+	for _, l := range c.Lists {
+		if !validListName(l) {
+			errs = append(errs, fmt.Errorf("lists: name %q: want 1..%d characters of A-Z a-z 0-9 . _ -", l, maxListName))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
