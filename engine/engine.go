@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/anpr/anpr/hotlist"
 	"github.com/anpr/anpr/ingest"
 	"github.com/anpr/anpr/internal/api"
 	"github.com/anpr/anpr/internal/audit"
@@ -79,6 +80,9 @@ type Engine struct {
 	gateway  *ingest.Gateway
 	hits     *kclient.Writer
 	audit    *audit.Log
+	// follower and publisher are nil without a hotlists topic.
+	follower  *hotlist.Follower
+	publisher *hotlist.Publisher
 	// sections and violations are nil without sections.
 	sections   *sections
 	violations *kclient.Writer
@@ -163,6 +167,19 @@ func Open(cfg Config) (*Engine, error) {
 		e.audit.Close()
 		return nil, err
 	}
+	if cfg.Topics.Hotlists != "" {
+		hc := hotlist.Config{Kafka: cfg.Kafka, Topic: cfg.Topics.Hotlists, Lists: listNames(cfg.Hotlists),
+			Logger: cfg.Logger, Registerer: cfg.Registerer}
+		if e.follower, err = hotlist.NewFollower(hc, m); err == nil {
+			hc.Registerer = nil // the follower registered the metrics
+			e.publisher, err = hotlist.NewPublisher(hc)
+		}
+		if err != nil {
+			e.store.Close()
+			e.audit.Close()
+			return nil, err
+		}
+	}
 	e.hits = cfg.Kafka.Writer(cfg.Topics.Hits)
 	if e.sections != nil {
 		e.violations = cfg.Kafka.Writer(cfg.Topics.Violations)
@@ -171,9 +188,9 @@ func Open(cfg Config) (*Engine, error) {
 	if cfg.HTTPListen != "" {
 		e.api = api.New(api.Config{
 			Listen: cfg.HTTPListen, CertFile: cfg.HTTPCertFile, KeyFile: cfg.HTTPKeyFile, Store: e.store, Gateway: e.gateway,
-			Ready: e.consumer.Ready, Gatherer: cfg.Gatherer, Auth: cfg.Auth, Audit: e.audit,
-			Sections: e.apiSections(),
-			Logger:   cfg.Logger, Registerer: cfg.Registerer,
+			Ready: e.Ready, Gatherer: cfg.Gatherer, Auth: cfg.Auth, Audit: e.audit,
+			Sections: e.apiSections(), Hotlists: e.apiHotlists(),
+			Logger: cfg.Logger, Registerer: cfg.Registerer,
 		})
 		// Bind now so the address is known (and a busy port fails) before Run.
 		if err := e.api.Listen(); err != nil {
@@ -216,8 +233,11 @@ func loadHotlists(lists []Hotlist, log *slog.Logger) ([]matcher.Entry, error) {
 	return all, nil
 }
 
-// Ready reports whether the engine is consuming. Safe for concurrent use.
-func (e *Engine) Ready() bool { return e.consumer.Ready() }
+// Ready reports whether the engine is consuming, with its hotlists rebuilt
+// from the topic. Safe for concurrent use.
+func (e *Engine) Ready() bool {
+	return (e.follower == nil || e.follower.Ready()) && e.consumer.Ready()
+}
 
 // Matcher is the engine's matcher, for tests and benchmarks.
 func (e *Engine) Matcher() *matcher.Matcher { return e.matcher }
@@ -267,8 +287,18 @@ func (e *Engine) Run(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { fail("store maintenance", e.store.Run(ctx)) })
+	if e.follower != nil {
+		wg.Go(func() { fail("hotlist feed", e.follower.Run(ctx)) })
+	}
 	wg.Go(func() {
 		defer close(consumerDone)
+		// Reads are matched only against lists rebuilt from the topic.
+		if e.follower != nil {
+			if err := e.follower.WaitReady(ctx); err != nil {
+				fail("hotlist feed", err)
+				return
+			}
+		}
 		fail("ingest", e.consumer.Run(ctx))
 	})
 	wg.Wait()
@@ -289,7 +319,33 @@ func (e *Engine) Close() error {
 	if e.violations != nil {
 		vErr = e.violations.Close()
 	}
+	if e.publisher != nil {
+		vErr = errors.Join(vErr, e.publisher.Close())
+	}
 	return errors.Join(apiErr, e.hits.Close(), vErr, e.gateway.Close(), e.audit.Close(), e.store.Close())
+}
+
+// hotlists is what the API's admin endpoints need: the matcher answers the
+// questions, the publisher takes the changes (through the topic).
+type hotlists struct {
+	*matcher.Matcher
+	*hotlist.Publisher
+}
+
+// apiHotlists avoids handing the API a typed nil.
+func (e *Engine) apiHotlists() api.Hotlists {
+	if e.publisher == nil {
+		return nil
+	}
+	return hotlists{e.matcher, e.publisher}
+}
+
+func listNames(hs []Hotlist) []string {
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = h.List.Name
+	}
+	return names
 }
 
 // apiSections avoids handing the API a typed nil.

@@ -40,7 +40,8 @@ var topics = engine.Topics{Reads: "anpr.reads", DLQ: "anpr.reads.dlq", Hits: "an
 
 func startBroker(t testing.TB) string {
 	t.Helper()
-	b, err := broker.Start(broker.Options{Topics: []string{topics.Reads, topics.DLQ, topics.Hits, topics.Violations}})
+	b, err := broker.Start(broker.Options{Topics: []string{topics.Reads, topics.DLQ, topics.Hits, topics.Violations},
+		Compacted: []string{topics.Hotlists}})
 	if err != nil {
 		t.Fatal(err)
 	}

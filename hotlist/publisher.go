@@ -155,6 +155,10 @@ func (p *Publisher) write(ctx context.Context, msgs []kafka.Message) error {
 	return p.w.WriteMessages(ctx, msgs...)
 }
 
+// ErrBadCSV is wrapped by Import's error when the file as a whole is
+// unusable (header, quoting): the caller's mistake, not ours.
+var ErrBadCSV = errors.New("unusable CSV")
+
 // ImportResult is the outcome of an Import.
 type ImportResult struct {
 	Applied int                // entries written
@@ -178,8 +182,8 @@ func (p *Publisher) Import(ctx context.Context, list string, r io.Reader, strict
 	}
 	entries, bad, err := matcher.ReadCSV(bytes.NewReader(data))
 	if err != nil {
-		return ImportResult{}, fmt.Errorf("import hotlist %q: want a header row of %s (list and plate required, any order): %w",
-			list, strings.Join(matcher.Columns, ","), err)
+		return ImportResult{}, fmt.Errorf("import hotlist %q: %w: want a header row of %s (list and plate required, any order): %w",
+			list, ErrBadCSV, strings.Join(matcher.Columns, ","), err)
 	}
 	res := ImportResult{Errors: bad}
 	lines := goodLines(data, bad)

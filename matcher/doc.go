@@ -80,10 +80,11 @@
 //     variants).
 //   - Load of 1e7 entries: 15–20 s wall, 10–13.5 s CPU; it holds the
 //     entries, one copy of their records and the new index at once.
-//   - Apply at 1e7 entries: one change p50 17 ms, p99 45–85 ms; 1000
-//     changes, which touch every shard, p50 360–500 ms, p99 0.65–2 s
-//     (BenchmarkApply). A change in force within 1 s at p99 needs a quiet
-//     machine or batches of a few hundred changes.
+//   - Apply at 1e7 entries: one change p50 12 ms, p99 22 ms; 1000
+//     changes, which touch every shard, p50 261 ms, p99 625 ms
+//     (BenchmarkApply, 100 calls each; an earlier run under heavier load,
+//     before the binary search in mergeShard, had p99 1.95 s). Larger
+//     batches cost no more than rewriting every shard.
 //   - MatchBatch at 1e7 entries: exact 168 CPU ns per check (5.9 M/s per
 //     core), ocr 243 ns (4.1 M/s); fuzzy at 1e6 entries, distance 1: 1.3–2
 //     µs (0.5–0.75 M/s per core: nine table probes per read, about 0.5 µs

@@ -44,7 +44,6 @@ type shard struct {
 	refs   []uint32           // refs[i] is the record of posting i in arena
 	arena  arena              // the records, shared with other generations
 	filter *bloom.BloomFilter // nil unless Options.Bloom
-	bitmap bitmap             // fuzzy keyspace only: a one-hash filter in front of keys
 
 	touched byte // stored only so that mergeShard's look-ahead loads stay
 }
@@ -83,57 +82,9 @@ func (ks *keyspace) touch(h uint64) uint32 {
 	return t.buckets[t.home(h)][0].ref
 }
 
-// bitmap is a filter of one bit per key hash, bitmapBits bits per key:
-// the fuzzy keyspace has about eight keys per entry, too many for the CPU
-// caches, and a read probes about eight of them, mostly in vain. A probe
-// of the bitmap, a sixteenth of the table's size, is then likely a cache
-// hit, and a set bit (about 6 % of misses) goes on to the table.
-type bitmap struct {
-	words []uint64
-	mul   uint64 // as table
-	shift uint8  // 64 - log2(bits)
-}
-
-const bitmapBits = 16
-
-func newBitmap(n, shards int) bitmap {
-	nbits, shift := 64, uint8(58)
-	for nbits < n*bitmapBits {
-		nbits *= 2
-		shift--
-	}
-	return bitmap{words: make([]uint64, nbits/64), mul: uint64(shards), shift: shift}
-}
-
-// bit returns the word and bit of h (monotonic in h within a shard).
-func (b *bitmap) bit(h uint64) (int, uint64) {
-	i := h * b.mul >> b.shift
-	return int(i >> 6), 1 << (i & 63)
-}
-
-func (b *bitmap) set(h uint64) {
-	w, m := b.bit(h)
-	b.words[w] |= m
-}
-
-func (b *bitmap) has(h uint64) bool {
-	w, m := b.bit(h)
-	return b.words[w]&m != 0
-}
-
-// touchBitmap is touch for a keyspace with bitmaps.
-func (ks *keyspace) touchBitmap(h uint64) uint32 {
-	b := &ks.shardOf(h).bitmap
-	w, _ := b.bit(h)
-	return uint32(b.words[w])
-}
-
 // find returns the shard and span of the postings whose key hashes to h.
 func (ks *keyspace) find(h uint64) (*shard, span) {
 	s := ks.shardOf(h)
-	if s.bitmap.words != nil && !s.bitmap.has(h) {
-		return s, span{}
-	}
 	if s.filter != nil {
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], h)

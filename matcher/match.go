@@ -133,7 +133,7 @@ func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, fps []fu
 		var touched uint32
 		for i := range ps {
 			for _, h := range fps[i].hashes[:fps[i].nhash] {
-				touched += fz.touchBitmap(h)
+				touched += fz.touch(h)
 			}
 		}
 		ps[0].touched[0] = touched

@@ -179,7 +179,7 @@ func (m *Matcher) mergeKeyspace(ks *keyspace, pend []pending, counts []int) erro
 			for i := next.Add(1) - 1; i < int64(len(tasks)); i = next.Add(1) - 1 {
 				t := tasks[i]
 				p := &pend[t.shard]
-				t.out, t.delta, t.err = m.mergeShard(ks.shards[t.shard], lastChanges(p.chs, len(ks.shards)), p.arena, len(ks.shards), counts == nil)
+				t.out, t.delta, t.err = m.mergeShard(ks.shards[t.shard], lastChanges(p.chs, len(ks.shards)), p.arena, len(ks.shards))
 			}
 		})
 	}
@@ -256,7 +256,7 @@ func sortChanges(chs []change, nshards int) []change {
 // old, which is compacted once its garbage exceeds a quarter of its live
 // records (and a chunk), so that memory stays within 25 % of a fresh Load
 // at a cost amortized over many changes.
-func (m *Matcher) mergeShard(old *shard, chs []change, src []byte, nshards int, fuzzy bool) (*shard, map[uint16]int, error) {
+func (m *Matcher) mergeShard(old *shard, chs []change, src []byte, nshards int) (*shard, map[uint16]int, error) {
 	n := len(old.hashes) + len(chs)
 	s := &shard{hashes: make([]uint64, 0, n), refs: make([]uint32, 0, n), arena: old.arena.clone()}
 	delta := make(map[uint16]int)
@@ -315,9 +315,6 @@ func (m *Matcher) mergeShard(old *shard, chs []change, src []byte, nshards int, 
 		}
 	}
 	s.keys = newTable(distinct, nshards)
-	if fuzzy {
-		s.bitmap = newBitmap(distinct, nshards)
-	}
 	if m.bloom {
 		s.filter = bloom.NewWithEstimates(uint(distinct), bloomFP)
 	}
@@ -327,9 +324,6 @@ func (m *Matcher) mergeShard(old *shard, chs []change, src []byte, nshards int, 
 			continue
 		}
 		s.keys.put(h, uint32(j)) // in hash order: a sweep through the table
-		if s.bitmap.words != nil {
-			s.bitmap.set(h)
-		}
 		if s.filter != nil {
 			binary.LittleEndian.PutUint64(b[:], h)
 			s.filter.Add(b[:])

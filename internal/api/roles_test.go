@@ -20,18 +20,23 @@ import (
 // routes() without a line here fails TestRoleMatrix, and so does a line
 // without its route: the table and the code cannot drift apart.
 var wantRoles = map[string][]string{
-	"GET /healthz":                    nil, // open
-	"GET /readyz":                     nil,
-	"GET /metrics":                    nil,
-	"POST /api/v1/reads":              {auth.RoleGateway, auth.RoleAdmin},
-	"GET /api/v1/hits":                {auth.RoleDispatch, auth.RoleAdmin},
-	"GET /api/v1/hits/stream":         {auth.RoleDispatch, auth.RoleAdmin},
-	"POST /api/v1/hits/{id}/ack":      {auth.RoleDispatch, auth.RoleAdmin},
-	"GET /api/v1/violations":          {auth.RoleEnforcement, auth.RoleAdmin},
-	"GET /api/v1/sections":            {auth.RoleEnforcement, auth.RoleAdmin},
-	"GET /api/v1/sections/{id}/stats": {auth.RoleEnforcement, auth.RoleAdmin},
-	"GET /api/v1/passages":            {auth.RoleInvestigator},
-	"GET /api/v1/audit":               {auth.RoleAuditor, auth.RoleAdmin},
+	"GET /healthz":                                   nil, // open
+	"GET /readyz":                                    nil,
+	"GET /metrics":                                   nil,
+	"POST /api/v1/reads":                             {auth.RoleGateway, auth.RoleAdmin},
+	"GET /api/v1/hits":                               {auth.RoleDispatch, auth.RoleAdmin},
+	"GET /api/v1/hits/stream":                        {auth.RoleDispatch, auth.RoleAdmin},
+	"POST /api/v1/hits/{id}/ack":                     {auth.RoleDispatch, auth.RoleAdmin},
+	"GET /api/v1/violations":                         {auth.RoleEnforcement, auth.RoleAdmin},
+	"GET /api/v1/sections":                           {auth.RoleEnforcement, auth.RoleAdmin},
+	"GET /api/v1/sections/{id}/stats":                {auth.RoleEnforcement, auth.RoleAdmin},
+	"GET /api/v1/passages":                           {auth.RoleInvestigator},
+	"GET /api/v1/hotlists":                           {auth.RoleAdmin},
+	"GET /api/v1/hotlists/{list}/entries":            {auth.RoleAdmin},
+	"POST /api/v1/hotlists/{list}/entries":           {auth.RoleAdmin},
+	"DELETE /api/v1/hotlists/{list}/entries/{plate}": {auth.RoleAdmin},
+	"POST /api/v1/hotlists/{list}/import":            {auth.RoleAdmin},
+	"GET /api/v1/audit":                              {auth.RoleAuditor, auth.RoleAdmin},
 }
 
 // TestRoleMatrix calls every route with no token, a wrong token, and a
@@ -80,7 +85,7 @@ func TestRoleMatrix(t *testing.T) {
 		if !slices.Equal(rt.roles, want) {
 			t.Errorf("route %s: roles %v, table says %v", key, rt.roles, want)
 		}
-		path := strings.ReplaceAll(rt.pattern, "{id}", "S1")
+		path := strings.NewReplacer("{id}", "S1", "{list}", "stolen", "{plate}", "1ABC234").Replace(rt.pattern)
 		for _, caller := range append([]string{"none", "forged"}, auth.Roles...) {
 			status := call(t, srv.URL, rt.method, path, tokens[caller], caller == "forged")
 			allowed := want == nil || slices.Contains(want, caller)

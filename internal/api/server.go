@@ -56,6 +56,9 @@ type Config struct {
 	Audit *audit.Log
 	// Sections answers the section-control endpoints; nil: none configured.
 	Sections Sections
+	// Hotlists answers the admin hotlist endpoints; nil: every list is
+	// unknown.
+	Hotlists Hotlists
 	// MaxBody caps request bodies; default 16 MiB.
 	MaxBody    int64
 	Logger     *slog.Logger
@@ -160,6 +163,13 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// A CSV import may be far larger than other bodies (about 100 bytes per
+// entry; it is held in memory while it is checked).
+const (
+	importPattern = "/api/v1/hotlists/{list}/import"
+	maxImportBody = 256 << 20
+)
+
 type route struct {
 	method, pattern string
 	// roles that may call it; nil means open to anyone (health, metrics).
@@ -182,6 +192,11 @@ func (s *Server) routes() []route {
 		{"GET", "/api/v1/sections/{id}/stats", []string{auth.RoleEnforcement, auth.RoleAdmin}, s.sectionStats},
 		{"GET", "/api/v1/passages", []string{auth.RoleInvestigator}, s.listPassages},
 		{"GET", "/api/v1/audit", []string{auth.RoleAuditor, auth.RoleAdmin}, s.listAudit},
+		{"GET", "/api/v1/hotlists", []string{auth.RoleAdmin}, s.listHotlists},
+		{"GET", "/api/v1/hotlists/{list}/entries", []string{auth.RoleAdmin}, s.hotlistEntries},
+		{"POST", "/api/v1/hotlists/{list}/entries", []string{auth.RoleAdmin}, s.putEntries},
+		{"DELETE", "/api/v1/hotlists/{list}/entries/{plate}", []string{auth.RoleAdmin}, s.deleteEntry},
+		{"POST", importPattern, []string{auth.RoleAdmin}, s.importCSV},
 	}
 }
 
@@ -236,7 +251,11 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		}
-		r.Body = http.MaxBytesReader(sw, r.Body, s.cfg.MaxBody)
+		limit := s.cfg.MaxBody
+		if rt.pattern == importPattern {
+			limit = max(limit, maxImportBody)
+		}
+		r.Body = http.MaxBytesReader(sw, r.Body, limit)
 		rt.handler(sw, r)
 	})
 }
