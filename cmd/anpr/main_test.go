@@ -109,6 +109,15 @@ func TestDev(t *testing.T) {
 			t.Errorf("GET %s as %q %v: %d, want %d", tt.path, tt.role, tt.header, resp.StatusCode, tt.want)
 		}
 	}
+	// The hotlist commands go through the API with the admin token.
+	for _, args := range [][]string{{"ls"}, {"ls", "stolen", "1-ABC-234"}, {"rm", "stolen", "9ZZZ999"}} {
+		if err := Run(context.Background(), append([]string{"hotlist", "--api", base, "--token", tokens["admin"]}, args...)); err != nil {
+			t.Errorf("anpr hotlist %v: %v", args, err)
+		}
+	}
+	if err := Run(context.Background(), []string{"hotlist", "ls", "--api", base, "--token", tokens["dispatch"]}); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("anpr hotlist ls as dispatch: %v, want a 403", err)
+	}
 	cancel()
 	select {
 	case err := <-done:
