@@ -70,25 +70,28 @@
 //
 // # Figures
 //
-// Measured on the 2-core CI VM while other jobs ran (load average 5–7, so
+// Measured on the 2-core CI VM while other jobs ran (load average 3–7, so
 // wall times are inflated; CPU figures are steadier), commands in
 // bench_test.go:
-//   - Memory: 87–89 heap bytes per entry with every field set (14-byte
-//     reference, 25-byte reason), 874 MB at 1e7 entries (BenchmarkLoad,
+//   - Memory: 89 heap bytes per entry with every field set (14-byte
+//     reference, 25-byte reason), 892 MB at 1e7 entries (BenchmarkLoad,
 //     input dropped); about 39 B/entry with plate and list only. A Fuzzy
 //     entry takes 340 B at distance 1 and 900 B at distance 2 (its
-//     variants).
-//   - Load of 1e7 entries: 15–20 s wall, 10–13.5 s CPU; it holds the
-//     entries, one copy of their records and the new index at once.
+//     variants). Apply may leave up to 25 % more in garbage records.
+//   - Load of 1e7 entries: 13 s wall, 12.8 s CPU (20 s wall under heavier
+//     load); it holds the entries, one copy of their records and the new
+//     index at once.
 //   - Apply at 1e7 entries: one change p50 12 ms, p99 22 ms; 1000
 //     changes, which touch every shard, p50 261 ms, p99 625 ms
 //     (BenchmarkApply, 100 calls each; an earlier run under heavier load,
 //     before the binary search in mergeShard, had p99 1.95 s). Larger
 //     batches cost no more than rewriting every shard.
-//   - MatchBatch at 1e7 entries: exact 168 CPU ns per check (5.9 M/s per
-//     core), ocr 243 ns (4.1 M/s); fuzzy at 1e6 entries, distance 1: 1.3–2
-//     µs (0.5–0.75 M/s per core: nine table probes per read, about 0.5 µs
-//     of it computing), distance 2: about 30 µs.
+//   - MatchBatch at 1e7 entries: exact 139 CPU ns per check (7.2 M/s per
+//     core), ocr 213 ns (4.7 M/s). Fuzzy at 1e6 entries, distance 1:
+//     1.4 µs (0.71 M/s per core, short of the 1 M/s goal: nine table
+//     probes per read, about 0.5 µs of it computing, as measured at 1e3
+//     entries); distance 2: 39 µs (1.3 hits per read among 1e6 random
+//     plates: the verifying dominates).
 //
 // # Metrics
 //

@@ -106,7 +106,8 @@ func engineConfig(c *config.Config) (engine.Config, error) {
 		users[i] = auth.User{Name: u.Name, Roles: u.Roles, TokenSHA256: u.TokenSHA256}
 	}
 	// No user: every endpoint but health and metrics answers 401.
-	if ec.Auth, err = auth.New(users, auth.Options{}); err != nil {
+	opts := auth.Options{ApprovalAge: c.Auth.ApprovalAge, Rate: c.Auth.RatePerSecond, Burst: c.Auth.Burst}
+	if ec.Auth, err = auth.New(users, opts); err != nil {
 		return engine.Config{}, err
 	}
 	if ec.SectionControl, err = sectionConfig(c.Sections); err != nil {

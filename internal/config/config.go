@@ -300,9 +300,16 @@ const (
 	RouteHighest = "highest"
 )
 
-// Auth lists the API users.
+// Auth lists the API users and the investigator guard-rails.
 type Auth struct {
 	Users []User `yaml:"users"`
+	// ApprovalAge is how far back an investigator may search with a case
+	// reference alone; further needs X-Approval-Ref. Default 720h (30 days).
+	ApprovalAge time.Duration `yaml:"approval_age"`
+	// RatePerSecond and Burst limit each user's investigative requests;
+	// defaults 5 and 20; a negative rate means no limit.
+	RatePerSecond float64 `yaml:"rate_per_s"`
+	Burst         int     `yaml:"burst"`
 }
 
 // User is an API user; only the SHA-256 of its bearer token is stored.

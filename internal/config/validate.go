@@ -72,6 +72,9 @@ func (c *Config) Validate() error {
 			ps.add(r.field, "must be > 0, got %v", r.d)
 		}
 	}
+	if c.Auth.ApprovalAge < 0 || c.Auth.Burst < 0 {
+		ps.add("auth", "approval_age and burst must not be negative")
+	}
 	if (c.HTTP.CertFile == "") != (c.HTTP.KeyFile == "") {
 		ps.add("http", "cert_file and key_file go together")
 	}
