@@ -1,7 +1,11 @@
 package hotlist
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/anpr/anpr/matcher"
 )
@@ -57,6 +61,120 @@ func FuzzDecode(f *testing.F) {
 		}
 		if err := m.Apply([]matcher.Change{c}); err != nil {
 			t.Fatalf("matcher refused a decoded change: %v", err)
+		}
+	})
+}
+
+// entryJSON is what our Publisher writes for e.
+func entryJSON(e matcher.Entry) string { return string(e.AppendJSON(nil)) }
+
+func TestParseEntry(t *testing.T) {
+	full := matcher.Entry{List: "stolen", Plate: "1ABC234", Country: "BE", Category: "stolen_vehicle",
+		Priority: -12, Action: "intercept", Reference: "PV-2026-004211",
+		ValidFrom:  time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		ValidUntil: time.Date(2028, 2, 29, 23, 59, 59, 999e6, time.UTC),
+		Covert:     true, Reason: "theft reported 2026-11-01, Liège"}
+	for _, c := range []struct {
+		name, in string
+		wantOK   bool
+	}{
+		{"full", entryJSON(full), true},
+		{"minimal", entryJSON(matcher.Entry{List: "l", Plate: "AB1"}), true},
+		{"only valid_until", entryJSON(matcher.Entry{List: "l", Plate: "AB1", ValidUntil: full.ValidUntil}), true},
+		{"escaped quote", entryJSON(matcher.Entry{List: "l", Plate: "AB1", Reason: `say "hi"`}), false},
+		{"space", `{"list": "l","plate":"AB1","country":"","category":"","priority":0,"action":"","reference":"","covert":false,"reason":""}`, false},
+		{"other order", `{"plate":"AB1","list":"l","country":"","category":"","priority":0,"action":"","reference":"","covert":false,"reason":""}`, false},
+		{"trailing", entryJSON(matcher.Entry{List: "l", Plate: "AB1"}) + " ", false},
+		{"leading zero", strings.Replace(entryJSON(matcher.Entry{List: "l", Plate: "AB1", Priority: 7}), ":7", ":07", 1), false},
+		{"minus zero", strings.Replace(entryJSON(matcher.Entry{List: "l", Plate: "AB1"}), `"priority":0`, `"priority":-0`, 1), false},
+		{"february 30", strings.Replace(entryJSON(full), "2028-02-29", "2028-02-30", 1), false},
+		{"hour 24", strings.Replace(entryJSON(full), "T23:59", "T24:59", 1), false},
+		{"other zone", strings.Replace(entryJSON(full), "00.000Z", "00.000+01:00", 1), false},
+		{"invalid utf-8", strings.Replace(entryJSON(full), "Liège", "Li\xe8ge", 1), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var got matcher.Entry
+			ok := parseEntry(c.in, &got)
+			if ok != c.wantOK {
+				t.Fatalf("parseEntry(%s) ok = %v, want %v", c.in, ok, c.wantOK)
+			}
+			if !ok {
+				return
+			}
+			var want matcher.Entry
+			if err := json.Unmarshal([]byte(c.in), &want); err != nil {
+				t.Fatalf("encoding/json: %v", err)
+			}
+			if got != want {
+				t.Errorf("parseEntry = %+v, want %+v (encoding/json)", got, want)
+			}
+		})
+	}
+}
+
+// FuzzParseEntry checks that whatever parseEntry accepts, encoding/json
+// decodes to the same entry.
+func FuzzParseEntry(f *testing.F) {
+	f.Add(entryJSON(matcher.Entry{List: "stolen", Plate: "1ABC234", Country: "BE", Priority: 3, Reason: "x"}))
+	f.Add(entryJSON(matcher.Entry{List: "l", Plate: "AB1", ValidFrom: time.Date(2026, 1, 31, 1, 2, 3, 4e6, time.UTC),
+		ValidUntil: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), Covert: true}))
+	f.Add(`{"list":"l","plate":"AB1","country":"","category":"","priority":-123456789012345678,"action":"é","reference":"","covert":false,"reason":""}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		var got matcher.Entry
+		if !parseEntry(s, &got) {
+			return
+		}
+		var want matcher.Entry
+		if err := json.Unmarshal([]byte(s), &want); err != nil {
+			t.Fatalf("parseEntry accepted what encoding/json refuses (%v): %q", err, s)
+		}
+		if got != want {
+			t.Fatalf("parseEntry(%q) = %+v, encoding/json %+v", s, got, want)
+		}
+	})
+}
+
+// FuzzParseEntryAppendJSON checks that parseEntry takes everything our
+// Publisher writes without escapes, and decodes it as encoding/json does.
+func FuzzParseEntryAppendJSON(f *testing.F) {
+	f.Add("stolen", "1ABC234", "BE", "cat", 1, "act", "ref", int64(1798761600000), int64(0), false, "why")
+	f.Add("l", "AB1", "", "", -5, "", "", int64(-62135596800000), int64(253402300799999), true, "a\"b")
+	f.Fuzz(func(t *testing.T, list, pl, country, category string, priority int, action, reference string,
+		fromMS, untilMS int64, covert bool, reason string) {
+		e := matcher.Entry{List: list, Plate: pl, Country: country, Category: category, Priority: priority,
+			Action: action, Reference: reference, Covert: covert, Reason: reason}
+		if fromMS != 0 {
+			e.ValidFrom = time.UnixMilli(fromMS).UTC()
+		}
+		if untilMS != 0 {
+			e.ValidUntil = time.UnixMilli(untilMS).UTC()
+		}
+		s := entryJSON(e)
+		var want matcher.Entry
+		jsonErr := json.Unmarshal([]byte(s), &want)
+		var got matcher.Entry
+		ok := parseEntry(s, &got)
+		plain := func(v string) bool {
+			for i := 0; i < len(v); i++ {
+				if v[i] < 0x20 || v[i] == '"' || v[i] == '\\' || v[i] >= utf8.RuneSelf {
+					return false
+				}
+			}
+			return true
+		}
+		inRange := func(t time.Time) bool { return t.IsZero() || t.Year() >= 0 && t.Year() <= 9999 }
+		if !ok {
+			if jsonErr == nil && plain(list+pl+country+category+action+reference+reason) &&
+				inRange(e.ValidFrom) && inRange(e.ValidUntil) && priority > -1e18 && priority < 1e18 && !e.ValidFrom.IsZero() == (fromMS != 0) {
+				t.Fatalf("parseEntry refused what the Publisher writes: %q", s)
+			}
+			return
+		}
+		if jsonErr != nil {
+			t.Fatalf("parseEntry accepted what encoding/json refuses (%v): %q", jsonErr, s)
+		}
+		if got != want {
+			t.Fatalf("parseEntry(%q) = %+v, encoding/json %+v", s, got, want)
 		}
 	})
 }
