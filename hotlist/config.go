@@ -28,7 +28,7 @@ type Config struct {
 	Lists []string
 	// MaxBatch caps the changes of one Apply once a Follower is ready;
 	// default DefaultMaxBatch. While it replays the topic at start it
-	// applies up to 32 times as many at once, because an Apply rebuilds
+	// applies up to half a million at once, because an Apply rebuilds
 	// every shard it touches: small batches on a large list would rebuild
 	// the index thousands of times.
 	MaxBatch int

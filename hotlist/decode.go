@@ -38,8 +38,8 @@ func decode(k, v []byte, known map[string]bool) (c matcher.Change, bad string) {
 		return matcher.Change{Delete: true, Entry: matcher.Entry{List: list, Plate: norm}}, ""
 	}
 	if !parseEntry(string(v), &c.Entry) {
-		c.Entry = matcher.Entry{}
-		if err := json.Unmarshal(v, &c.Entry); err != nil {
+		var err error
+		if c.Entry, err = unmarshalEntry(v); err != nil {
 			return matcher.Change{}, reasonJSON
 		}
 	}
@@ -52,6 +52,14 @@ func decode(k, v []byte, known map[string]bool) (c matcher.Change, bad string) {
 	}
 	c.Entry.List, c.Entry.Plate = list, norm
 	return c, ""
+}
+
+// unmarshalEntry decodes v with encoding/json. It is a function of its
+// own so that only this path pays for the entry escaping to the heap.
+func unmarshalEntry(v []byte) (matcher.Entry, error) {
+	var e matcher.Entry
+	err := json.Unmarshal(v, &e)
+	return e, err
 }
 
 // parseEntry decodes s if it has exactly the form matcher.Entry.AppendJSON

@@ -14,12 +14,18 @@ import (
 )
 
 const (
-	// catchUpFactor multiplies Config.MaxBatch while a Follower replays the
-	// topic at start (see Config.MaxBatch).
-	catchUpFactor = 32
-	// catchUpLinger is how long a replay batch waits for one more record
-	// before it is applied.
-	catchUpLinger = 2 * time.Millisecond
+	// replayBatch caps the changes of one Apply while a Follower replays
+	// the topic at start. An Apply rebuilds every shard it touches, so a
+	// large replay costs about (entries / replayBatch) full rebuilds; the
+	// changes waiting for it cost about 350 bytes each (Change plus its
+	// strings), 180 MB at this size.
+	replayBatch = 1 << 19
+	// replayLinger is how long a replay batch waits for one more chunk
+	// before it is applied anyway (a partition that stalls).
+	replayLinger = 50 * time.Millisecond
+	// chunkSize caps the records a fetcher hands over at once; it hands
+	// over fewer when it has reached the end of its partition.
+	chunkSize = 1024
 	// Retry backoff after a broker error.
 	minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
 )
@@ -40,13 +46,12 @@ type Follower struct {
 	badLog    everyMinute // records skipped
 }
 
-// record is a fetched record, decoded.
-type record struct {
+// chunk is a run of decoded records of one partition, in offset order.
+type chunk struct {
 	partition int
-	offset    int64
-	time      time.Time // Kafka timestamp
-	change    matcher.Change
-	bad       string // why it is skipped; "" when good
+	next      int64            // offset after its last record
+	changes   []matcher.Change // of its good records
+	live      []time.Time      // Kafka timestamps of its good records written after Run started
 }
 
 // NewFollower returns a Follower that applies the topic to m. It starts
@@ -96,17 +101,17 @@ func (f *Follower) Run(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	recs := make(chan record, f.cfg.MaxBatch)
+	chunks := make(chan *chunk, 4*len(hwm))
 	fetchCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for p := range hwm {
-		wg.Go(func() { f.fetch(fetchCtx, p, recs) })
+	for p, w := range hwm {
+		wg.Go(func() { f.fetch(fetchCtx, p, w, chunks) })
 	}
 	defer func() {
 		stop()
 		wg.Wait()
 	}()
-	f.applyLoop(ctx, hwm, recs)
+	f.applyLoop(ctx, hwm, chunks)
 	return nil
 }
 
@@ -166,14 +171,18 @@ func listWatermarks(ctx context.Context, c *kafka.Client, topic string) (map[int
 	return hwm, nil
 }
 
-// fetch sends the decoded records of partition p to out, from the
-// earliest offset, until ctx is done.
-func (f *Follower) fetch(ctx context.Context, p int, out chan<- record) {
+// fetch sends the decoded records of partition p to out in chunks, from
+// the earliest offset, until ctx is done; hwm is p's high watermark when
+// Run started. It decodes here, not in the applier, so that decoding uses
+// the other core while Apply runs, and counts the bad records itself.
+func (f *Follower) fetch(ctx context.Context, p int, hwm int64, out chan<- *chunk) {
 	r := f.cfg.Kafka.PartitionReader(f.cfg.Topic, p)
 	defer r.Close()
 	if err := r.SetOffset(kafka.FirstOffset); err != nil {
 		panic("BUG: SetOffset on a reader without a group: " + err.Error())
 	}
+	size := min(chunkSize, f.cfg.MaxBatch)
+	c := &chunk{partition: p}
 	for attempt := 0; ; {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -189,92 +198,136 @@ func (f *Follower) fetch(ctx context.Context, p int, out chan<- record) {
 			continue
 		}
 		attempt = 0
-		c, bad := decode(m.Key, m.Value, f.known)
+		ch, bad := decode(m.Key, m.Value, f.known)
+		if bad != "" {
+			f.skip(p, m.Offset, bad)
+		} else {
+			if c.changes == nil {
+				c.changes = make([]matcher.Change, 0, size)
+			}
+			c.changes = append(c.changes, ch)
+			if m.Offset >= hwm {
+				c.live = append(c.live, m.Time)
+			}
+		}
+		c.next = m.Offset + 1
+		// Below the high watermark of its fetch the reader has more at
+		// hand: keep collecting. At the end of the partition, hand over at
+		// once: a live change waits for nothing.
+		if m.HighWaterMark > c.next && len(c.changes) < size {
+			continue
+		}
 		select {
-		case out <- record{partition: p, offset: m.Offset, time: m.Time, change: c, bad: bad}:
+		case out <- c:
 		case <-ctx.Done():
 			return
 		}
+		c = &chunk{partition: p}
+	}
+}
+
+// skip counts a bad record and logs it at most once a minute.
+func (f *Follower) skip(partition int, offset int64, reason string) {
+	f.metrics.bad.WithLabelValues(reason).Inc()
+	if ok, held := f.badLog.allow(time.Now()); ok {
+		// The key holds a plate: never logged.
+		f.cfg.Logger.Warn("hotlist record skipped", "topic", f.cfg.Topic, "partition", partition,
+			"offset", offset, "reason", reason, "skipped_unlogged", held)
 	}
 }
 
 // applyLoop applies what the fetchers send, in batches, until ctx is done.
-// It is the only goroutine that calls Apply.
-func (f *Follower) applyLoop(ctx context.Context, hwm map[int]int64, recs <-chan record) {
+// It is the only goroutine that calls Apply. While replaying it gathers up
+// to replayBatch changes, or all of them up to the start watermarks, per
+// Apply; once ready it applies at once whatever has arrived, up to
+// Config.MaxBatch changes.
+func (f *Follower) applyLoop(ctx context.Context, hwm map[int]int64, chunks <-chan *chunk) {
 	start := time.Now()
-	next := make(map[int]int64, len(hwm)) // offset after the last record applied
+	received := make(map[int]int64, len(hwm)) // offset after the last record received
+	applied := make(map[int]int64, len(hwm))  // and applied
 	replayed := 0
-	f.checkReady(hwm, next, replayed, start)
-	linger := time.NewTimer(catchUpLinger)
+	f.checkReady(hwm, applied, replayed, start)
+	linger := time.NewTimer(replayLinger)
 	defer linger.Stop()
-	var batch []record
-	var changes []matcher.Change
+	// Replaying, the batch is large: allocate it once, not by growing it.
+	changes := make([]matcher.Change, 0, replayBatch+chunkSize)
+	var live []time.Time
+	add := func(c *chunk) {
+		changes = append(changes, c.changes...)
+		live = append(live, c.live...)
+		received[c.partition] = c.next
+		replayed += len(c.changes)
+	}
 	for {
-		batch = batch[:0]
 		select {
-		case r := <-recs:
-			batch = append(batch, r)
+		case c := <-chunks:
+			add(c)
 		case <-ctx.Done():
 			return
 		}
-		// Live, apply what is there at once. Replaying, wait a little for
-		// more: Apply costs about the same for one change as for many.
-		limit, wait := f.cfg.MaxBatch, false
-		if !f.Ready() {
-			limit, wait = limit*catchUpFactor, true
-		}
 	collect:
-		for len(batch) < limit {
+		for {
+			ready := f.Ready()
+			if ready && len(changes) >= f.cfg.MaxBatch ||
+				!ready && (len(changes) >= replayBatch || caughtUp(hwm, received)) {
+				break
+			}
 			select {
-			case r := <-recs:
-				batch = append(batch, r)
+			case c := <-chunks:
+				add(c)
 				continue
 			default:
 			}
-			if !wait {
-				break collect
+			if ready {
+				break
 			}
-			linger.Reset(catchUpLinger)
+			linger.Reset(replayLinger)
 			select {
-			case r := <-recs:
-				batch = append(batch, r)
+			case c := <-chunks:
+				add(c)
 			case <-linger.C:
 				break collect
 			case <-ctx.Done():
 				return
 			}
 		}
-		changes = f.apply(batch, hwm, changes[:0])
-		for _, r := range batch {
-			next[r.partition] = r.offset + 1
+		f.apply(changes, live)
+		clear(changes) // let go of the strings
+		changes, live = changes[:0], live[:0]
+		for p, next := range received {
+			applied[p] = next
 		}
 		if !f.Ready() {
-			replayed += len(batch)
-			f.checkReady(hwm, next, replayed, start)
+			f.checkReady(hwm, applied, replayed, start)
+			if f.Ready() {
+				changes = nil // the replay's batch is of no more use
+			}
 		}
 	}
 }
 
-// apply applies the good records of batch and accounts for all of them;
-// changes is scratch space, returned for reuse.
-func (f *Follower) apply(batch []record, hwm map[int]int64, changes []matcher.Change) []matcher.Change {
-	for i := range batch {
-		r := &batch[i]
-		if r.bad != "" {
-			f.metrics.bad.WithLabelValues(r.bad).Inc()
-			if ok, held := f.badLog.allow(time.Now()); ok {
-				// The key holds a plate: never logged.
-				f.cfg.Logger.Warn("hotlist record skipped", "topic", f.cfg.Topic, "partition", r.partition,
-					"offset", r.offset, "reason", r.bad, "skipped_unlogged", held)
-			}
-			continue
+// caughtUp reports whether every partition has reached its start watermark.
+func caughtUp(hwm, next map[int]int64) bool {
+	for p, w := range hwm {
+		if next[p] < w {
+			return false
 		}
-		changes = append(changes, r.change)
 	}
+	return true
+}
+
+// apply applies changes and accounts for them; live are the Kafka
+// timestamps of those written after Run started.
+func (f *Follower) apply(changes []matcher.Change, live []time.Time) {
 	if len(changes) == 0 {
-		return changes
+		return
 	}
-	if err := f.m.Apply(changes); err != nil {
+	t0 := time.Now()
+	err := f.m.Apply(changes)
+	if len(changes) > 10000 {
+		println("DEBUG apply", len(changes), time.Since(t0).String())
+	}
+	if err != nil {
 		// Check rejects what the matcher would; if the two disagree, the
 		// change is lost, not the feed. Matcher errors never quote plates.
 		n := len(changes)
@@ -287,38 +340,32 @@ func (f *Follower) apply(batch []record, hwm map[int]int64, changes []matcher.Ch
 				"changes", len(changes), "rejected", n, "skipped_unlogged", held, "err", err)
 		}
 	}
-	now := time.Now()
-	for i := range batch {
-		r := &batch[i]
-		if r.bad != "" {
-			continue
-		}
-		op := "put"
-		if r.change.Delete {
-			op = "delete"
-		}
-		f.metrics.changes.WithLabelValues(op).Inc()
-		if r.offset >= hwm[r.partition] {
-			f.metrics.apply.Observe(now.Sub(r.time).Seconds())
+	deletes := 0
+	for i := range changes {
+		if changes[i].Delete {
+			deletes++
 		}
 	}
-	return changes
+	f.metrics.changes.WithLabelValues("put").Add(float64(len(changes) - deletes))
+	f.metrics.changes.WithLabelValues("delete").Add(float64(deletes))
+	now := time.Now()
+	for _, t := range live {
+		f.metrics.apply.Observe(now.Sub(t).Seconds())
+	}
 }
 
 // checkReady marks the Follower ready once every partition is applied up
 // to its start watermark.
-func (f *Follower) checkReady(hwm, next map[int]int64, replayed int, start time.Time) {
-	for p, w := range hwm {
-		if next[p] < w {
-			return
-		}
+func (f *Follower) checkReady(hwm, applied map[int]int64, replayed int, start time.Time) {
+	if !caughtUp(hwm, applied) {
+		return
 	}
 	entries := 0
 	for _, l := range f.m.Lists() {
 		entries += l.Entries
 	}
 	f.cfg.Logger.Info("hotlists replayed", "topic", f.cfg.Topic, "partitions", len(hwm),
-		"records", replayed, "entries", entries, "duration", time.Since(start).Round(time.Millisecond))
+		"changes", replayed, "entries", entries, "duration", time.Since(start).Round(time.Millisecond))
 	f.isReady.Store(true)
 	close(f.ready)
 }

@@ -1,61 +1,38 @@
 package hotlist
 
 import (
-	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/anpr/anpr/matcher"
 )
 
-func TestExpFetch(t *testing.T) {
-	kc := startBroker(t)
-	p := newPublisher(t, kc, nil)
-	n := 100000
-	entries := make([]matcher.Entry, n)
-	for i := range entries {
-		entries[i] = matcher.Entry{List: "uninsured", Plate: fmt.Sprintf("PL%07d", i),
-			Category: "uninsured", Action: "stop", Reference: fmt.Sprintf("REF-%d", i)}
-	}
-	if err := p.Put(context.Background(), entries); err != nil {
-		t.Fatal(err)
-	}
-	c := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Transport: kc.Transport()}
-	hwm, err := listWatermarks(context.Background(), c, DefaultTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for run := 0; run < 2; run++ {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for part, w := range hwm {
-			wg.Go(func() {
-				r := kc.PartitionReader(DefaultTopic, part)
-				defer r.Close()
-				r.SetOffset(kafka.FirstOffset)
-				first := true
-				for {
-					m, err := r.FetchMessage(context.Background())
-					if first {
-						t.Logf("partition %d first message after %v", part, time.Since(start))
-						first = false
-					}
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					if m.Offset+1 >= w {
-						t.Logf("partition %d done after %v", part, time.Since(start))
-						return
-					}
-				}
-			})
+func TestExpApply(t *testing.T) {
+	for _, n := range []int{1e6, 4e6} {
+		m := newMatcher(t)
+		entries := make([]matcher.Entry, n)
+		for i := range entries {
+			entries[i] = matcher.Entry{List: "uninsured", Plate: fmt.Sprintf("PL%07d", i), Country: "BE",
+				Category: "uninsured", Action: "stop", Reference: fmt.Sprintf("REF-%d", i)}
 		}
-		wg.Wait()
-		t.Logf("fetch only: %v (%.0f/s)", time.Since(start), float64(n)/time.Since(start).Seconds())
+		t0 := time.Now()
+		if err := m.Load(entries); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("load %d: %v", n, time.Since(t0))
+		entries = nil
+		for _, b := range []int{1 << 17, 1 << 19} {
+			ch := make([]matcher.Change, b)
+			for i := range ch {
+				ch[i] = matcher.Change{Entry: matcher.Entry{List: "uninsured", Plate: fmt.Sprintf("NE%d", i*7+b), Country: "BE",
+					Category: "uninsured", Action: "stop", Reference: fmt.Sprintf("REF-%d", i)}}
+			}
+			t0 := time.Now()
+			if err := m.Apply(ch); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("apply %d onto %d: %v", b, n, time.Since(t0))
+		}
 	}
 }

@@ -3,6 +3,7 @@ package matcher
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -126,7 +127,17 @@ func TestMatchFuzzyEqualsScan(t *testing.T) {
 		}
 		return string(b)
 	}
-	lists := []List{{Name: "f1", Mode: Fuzzy}, {Name: "f2", Mode: Fuzzy, MaxDistance: 2}, {Name: "oc", Mode: OCR}}
+	// Without an OCR list, canon lookups wait for the fuzzy filter
+	// (matchGroup): both ways are tested.
+	for _, lists := range [][]List{
+		{{Name: "f1", Mode: Fuzzy}, {Name: "f2", Mode: Fuzzy, MaxDistance: 2}, {Name: "oc", Mode: OCR}},
+		{{Name: "f1", Mode: Fuzzy}, {Name: "f2", Mode: Fuzzy, MaxDistance: 2}},
+	} {
+		testMatchFuzzyEqualsScan(t, lists, ocr, rng, randPlate)
+	}
+}
+
+func testMatchFuzzyEqualsScan(t *testing.T, lists []List, ocr *plate.OCRTable, rng *rand.Rand, randPlate func() string) {
 	m := mustNew(t, lists, Options{Shards: 3, OCR: ocr})
 	var entries []Entry
 	for range 300 {
@@ -138,10 +149,18 @@ func TestMatchFuzzyEqualsScan(t *testing.T) {
 		byKey[e.List+"/"+e.Plate] = e
 	}
 	hits := 0
-	for range 500 {
+	var reads []plate.Read
+	var matched []Hit // by Match, read by read
+	for i := range 500 {
 		read := randPlate()
+		if i%7 == 3 {
+			read = "" // no match, in MatchBatch among reads that do
+		}
 		var want []string
 		for _, e := range byKey {
+			if read == "" {
+				break
+			}
 			l := lists[slices.IndexFunc(lists, func(l List) bool { return l.Name == e.List })]
 			max := map[string]int{"f1": 1, "f2": 2, "oc": 0}[l.Name]
 			d := osa([]byte(ocr.Canonical(read)), []byte(ocr.Canonical(e.Plate)), max)
@@ -158,14 +177,21 @@ func TestMatchFuzzyEqualsScan(t *testing.T) {
 			want = append(want, fmt.Sprintf("%s:%s:%s:%d", e.List, e.Plate, match, d))
 		}
 		slices.Sort(want)
-		got := fuzzySummary(m.Match(newRead(read, "", "C", t0), t0, nil))
-		if got != strings.Join(want, " ") {
-			t.Fatalf("Match(%q) = %q, want %q", read, got, strings.Join(want, " "))
+		r := newRead(read, "", "C", t0)
+		r.ReadID = fmt.Sprint(i)
+		reads = append(reads, *r)
+		n := len(matched)
+		matched = m.Match(r, t0, matched)
+		if got := fuzzySummary(matched[n:]); got != strings.Join(want, " ") {
+			t.Fatalf("%d lists: Match(%q) = %q, want %q", len(lists), read, got, strings.Join(want, " "))
 		}
 		hits += len(want)
 	}
 	if hits < 500 {
-		t.Fatalf("only %d hits: the test needs dense plates", hits)
+		t.Fatalf("%d lists: only %d hits: the test needs dense plates", len(lists), hits)
+	}
+	if got := m.MatchBatch(reads, t0, nil); !reflect.DeepEqual(got, matched) {
+		t.Fatalf("%d lists: MatchBatch = %d hits, want those of Match: %d", len(lists), len(got), len(matched))
 	}
 }
 

@@ -43,7 +43,8 @@ type shard struct {
 	hashes []uint64           // hashes[i] is the key hash of posting i
 	refs   []uint32           // refs[i] is the record of posting i in arena
 	arena  arena              // the records, shared with other generations
-	filter *bloom.BloomFilter // nil unless Options.Bloom
+	filter *bloom.BloomFilter // nil unless Options.Bloom, and in the fuzzy keyspace
+	vf     variantFilter      // of every key, in the fuzzy keyspace only
 
 	touched byte // stored only so that mergeShard's look-ahead loads stay
 }
@@ -52,7 +53,7 @@ type shard struct {
 type span struct{ start, end uint32 }
 
 // emptyShard is the shard of an empty hash range, shared by all keyspaces.
-var emptyShard = &shard{keys: newTable(0, 1)}
+var emptyShard = &shard{keys: newTable(0, 1), vf: newVariantFilter(0)}
 
 func newIndex(nlists, nshards int) *index {
 	ix := &index{counts: make([]int, nlists), strs: []string{""}}

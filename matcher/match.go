@@ -67,20 +67,33 @@ type probe struct {
 	code    uint64    // key code of the plate
 	canon   uint64    // key code of its OCR canonical form
 	skip    bool      // the plate cannot match any entry
+	own     bool      // the fuzzy keyspace's filter has the canonical form
 }
 
-// matchGroup matches reads against ix, using ps (one per read, any
-// content) for its state, in four passes: hash every read; touch the
-// first bucket of every lookup; look every read up; collect the hits in
-// read order (and probe the fuzzy keyspace, read by read). The touches
-// are independent loads in a loop so small that the CPU issues the cache
-// and TLB misses of a whole group before the first one returns; the
-// lookups then find their buckets in cache. A lookup loop alone, its body
-// being larger, keeps fewer misses in flight: at 1e7 keys the touch pass
-// took 20–40 % off a lookup. Go has no prefetch intrinsic, hence the
-// loads, whose results are stored so that the compiler keeps them.
+// matchGroup matches reads against ix, using ps and fps (one per read,
+// any content) for its state, in passes: hash every read (and make its
+// deletion variants, see fuzzy.go); touch the first bucket of every
+// exact and canon lookup and the filter word of every variant; test the
+// variants against the filters and touch the table buckets of those that
+// pass; look every read up; collect the hits in read order.
+//
+// The touches are independent loads in a loop so small that the CPU
+// issues the cache and TLB misses of a whole group before the first one
+// returns; the lookups then find their buckets in cache. A lookup loop
+// alone, its body being larger, keeps fewer misses in flight: at 1e7 keys
+// the touch pass took 20–40 % off a lookup, and touching each read's
+// variants as they are made keeps far fewer misses in flight than a pass
+// of its own (the computing in between fills the CPU's reorder buffer).
+// Go has no prefetch intrinsic, hence the loads, whose results are
+// stored so that the compiler keeps them.
+//
+// The canon keyspace holds Fuzzy entries and those of OCR lists. Without
+// OCR lists, a canon lookup can find an entry only when the fuzzy filter
+// has the read's canonical form (each Fuzzy key is a variant of itself),
+// so it waits for the filter and is mostly skipped.
 func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, fps []fuzzyProbe, now time.Time, dst []Hit) []Hit {
 	canon, fuzzy := ix.ks[ksCanon].size > 0, ix.ks[ksFuzzy].size > 0
+	canonFirst := canon && (m.ocrLists || !fuzzy) // canon lookups not waiting for the filter
 	for i := range reads {
 		p := &ps[i]
 		*p = probe{}
@@ -88,18 +101,23 @@ func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, fps []fu
 		code, ok := keyCode(norm)
 		if !ok || len(norm) < plate.MinLen {
 			p.skip = true
+			fps[i].nhash = 0 // it may hold the variants of the group before
 			continue
 		}
 		p.code, p.hash[ksExact] = code, mix(code)
 		if canon || fuzzy {
-			var buf [plate.MaxLen]byte
-			p.canon, _ = keyCode(m.ocr.AppendCanonical(buf[:0], norm))
+			fp := &fps[i]
+			fp.nkey = len(m.ocr.AppendCanonical(fp.key[:0], norm))
+			p.canon, _ = keyCode(fp.key[:fp.nkey])
 			p.hash[ksCanon] = mix(p.canon)
+			if fuzzy {
+				m.prepareFuzzy(fp)
+			}
 		}
 	}
 	for k := range ksFuzzy {
 		ks := &ix.ks[k]
-		if ks.size == 0 || ks.shards[0].filter != nil {
+		if ks.size == 0 || ks.shards[0].filter != nil || k == ksCanon && !canonFirst {
 			continue // with bloom filters most lookups never reach the table
 		}
 		for i := range ps {
@@ -108,35 +126,42 @@ func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, fps []fu
 			}
 		}
 	}
+	if fuzzy {
+		fz := &ix.ks[ksFuzzy]
+		var touched uint64
+		for i := range ps {
+			for _, h := range fps[i].hashes[:fps[i].nhash] {
+				touched += fz.shardOf(h).vf.touch(h)
+			}
+		}
+		for i := range ps {
+			p, fp := &ps[i], &fps[i]
+			n := 0
+			for _, h := range fp.hashes[:fp.nhash] {
+				if fz.shardOf(h).vf.has(h) {
+					fp.hashes[n] = h
+					n++
+					touched += uint64(fz.touch(h))
+					if h == p.hash[ksCanon] && canon && !canonFirst {
+						p.own = true
+						touched += uint64(ix.ks[ksCanon].touch(h))
+					}
+				}
+			}
+			fp.nhash = n
+		}
+		ps[0].touched[0] = uint32(touched)
+	}
 	for k := range ksFuzzy {
 		ks := &ix.ks[k]
 		if ks.size == 0 {
 			continue
 		}
 		for i := range ps {
-			if p := &ps[i]; !p.skip {
+			if p := &ps[i]; !p.skip && (k != ksCanon || canonFirst || p.own) {
 				p.shard[k], p.sp[k] = ks.find(p.hash[k])
 			}
 		}
-	}
-	if fuzzy {
-		// As above: first the variants of every read, then a tight loop
-		// of touches. Touching each read's variants as they are made
-		// keeps far fewer misses in flight: the computing in between
-		// fills the CPU's reorder buffer.
-		for i := range ps {
-			if !ps[i].skip {
-				m.prepareFuzzy(&ps[i], &fps[i])
-			}
-		}
-		fz := &ix.ks[ksFuzzy]
-		var touched uint32
-		for i := range ps {
-			for _, h := range fps[i].hashes[:fps[i].nhash] {
-				touched += fz.touch(h)
-			}
-		}
-		ps[0].touched[0] = touched
 	}
 	for i := range ps {
 		p := &ps[i]
@@ -145,7 +170,7 @@ func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, fps []fu
 				dst = m.collect(ix, p.shard[k], sp, &reads[i], p.code, k == ksCanon, 0, now, dst)
 			}
 		}
-		if fuzzy && !p.skip {
+		if fuzzy && fps[i].nhash > 0 {
 			dst = m.matchFuzzy(ix, &reads[i], p, &fps[i], now, dst)
 		}
 	}
@@ -156,16 +181,15 @@ func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, fps []fu
 // rather than slices of its own arrays, which would make it escape.
 type fuzzyProbe struct {
 	key    [plate.MaxLen]byte  // the canonical form: key[:nkey]
-	hashes [maxVariants]uint64 // of its deletion variants: hashes[:nhash]
+	hashes [maxVariants]uint64 // of its deletion variants, then of those the filters pass: hashes[:nhash]
 	nkey   int
 	nhash  int
 	cands  [16]uint64 // candidates found, for matchFuzzy
 }
 
-// prepareFuzzy fills fp with the hashes of the deletion variants of the
-// read of p.
-func (m *Matcher) prepareFuzzy(p *probe, fp *fuzzyProbe) {
-	fp.nkey = len(appendKey(fp.key[:0], p.canon))
+// prepareFuzzy fills fp.hashes with the hashes of the deletion variants
+// of fp.key.
+func (m *Matcher) prepareFuzzy(fp *fuzzyProbe) {
 	hashes := appendVariants(fp.hashes[:0], fp.key[:fp.nkey], m.maxDistance)
 	fp.nhash = len(hashes)
 	for j, v := range hashes {

@@ -128,7 +128,8 @@ type Matcher struct {
 	logger  *slog.Logger
 	metrics *metrics
 
-	maxDistance int // the largest MaxDistance of the Fuzzy lists
+	maxDistance int  // the largest MaxDistance of the Fuzzy lists
+	ocrLists    bool // some list is an OCR list
 
 	loadMu sync.Mutex // serializes Load and Apply, and guards strs
 	strs   *interner
@@ -199,6 +200,7 @@ func New(lists []List, opts Options) (*Matcher, error) {
 		nl := newList(l, met)
 		m.lists = append(m.lists, nl)
 		m.maxDistance = max(m.maxDistance, nl.maxDistance)
+		m.ocrLists = m.ocrLists || nl.mode == OCR
 	}
 	m.idx.Store(newIndex(len(lists), m.shards))
 	return m, nil

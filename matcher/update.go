@@ -145,12 +145,12 @@ func (b *batch) apply(base *index) (*index, error) {
 		ix.ks[k].shards = slices.Clone(base.ks[k].shards)
 	}
 	for _, k := range []int{ksExact, ksCanon} {
-		if err := b.m.mergeKeyspace(&ix.ks[k], b.pend[k], ix.counts); err != nil {
+		if err := b.m.mergeKeyspace(&ix.ks[k], b.pend[k], ix.counts, false); err != nil {
 			return nil, err
 		}
 	}
 	b.fuzzyChanges(&base.ks[ksCanon], &ix.ks[ksCanon])
-	if err := b.m.mergeKeyspace(&ix.ks[ksFuzzy], b.pend[ksFuzzy], nil); err != nil {
+	if err := b.m.mergeKeyspace(&ix.ks[ksFuzzy], b.pend[ksFuzzy], nil, true); err != nil {
 		return nil, err
 	}
 	return ix, nil
@@ -158,8 +158,9 @@ func (b *batch) apply(base *index) (*index, error) {
 
 // mergeKeyspace applies pend, the changes per shard, to the shards of ks,
 // in parallel on up to GOMAXPROCS goroutines, and adjusts counts (when not
-// nil) by the entries added and removed per list.
-func (m *Matcher) mergeKeyspace(ks *keyspace, pend []pending, counts []int) error {
+// nil) by the entries added and removed per list. fuzzy tells that ks is
+// the fuzzy keyspace.
+func (m *Matcher) mergeKeyspace(ks *keyspace, pend []pending, counts []int, fuzzy bool) error {
 	type task struct {
 		shard int
 		out   *shard
@@ -179,7 +180,7 @@ func (m *Matcher) mergeKeyspace(ks *keyspace, pend []pending, counts []int) erro
 			for i := next.Add(1) - 1; i < int64(len(tasks)); i = next.Add(1) - 1 {
 				t := tasks[i]
 				p := &pend[t.shard]
-				t.out, t.delta, t.err = m.mergeShard(ks.shards[t.shard], lastChanges(p.chs, len(ks.shards)), p.arena, len(ks.shards))
+				t.out, t.delta, t.err = m.mergeShard(ks.shards[t.shard], lastChanges(p.chs, len(ks.shards)), p.arena, len(ks.shards), fuzzy)
 			}
 		})
 	}
@@ -255,8 +256,9 @@ func sortChanges(chs []change, nshards int) []change {
 // postings are rewritten; records are appended to the arena shared with
 // old, which is compacted once its garbage exceeds a quarter of its live
 // records (and a chunk), so that memory stays within 25 % of a fresh Load
-// at a cost amortized over many changes.
-func (m *Matcher) mergeShard(old *shard, chs []change, src []byte, nshards int) (*shard, map[uint16]int, error) {
+// at a cost amortized over many changes. A shard of the fuzzy keyspace
+// (fuzzy) gets a variantFilter instead of the optional bloom filter.
+func (m *Matcher) mergeShard(old *shard, chs []change, src []byte, nshards int, fuzzy bool) (*shard, map[uint16]int, error) {
 	n := len(old.hashes) + len(chs)
 	s := &shard{hashes: make([]uint64, 0, n), refs: make([]uint32, 0, n), arena: old.arena.clone()}
 	delta := make(map[uint16]int)
@@ -315,7 +317,9 @@ func (m *Matcher) mergeShard(old *shard, chs []change, src []byte, nshards int) 
 		}
 	}
 	s.keys = newTable(distinct, nshards)
-	if m.bloom {
+	if fuzzy {
+		s.vf = newVariantFilter(distinct)
+	} else if m.bloom {
 		s.filter = bloom.NewWithEstimates(uint(distinct), bloomFP)
 	}
 	var b [8]byte
@@ -324,6 +328,9 @@ func (m *Matcher) mergeShard(old *shard, chs []change, src []byte, nshards int) 
 			continue
 		}
 		s.keys.put(h, uint32(j)) // in hash order: a sweep through the table
+		if fuzzy {
+			s.vf.add(h)
+		}
 		if s.filter != nil {
 			binary.LittleEndian.PutUint64(b[:], h)
 			s.filter.Add(b[:])

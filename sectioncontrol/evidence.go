@@ -70,6 +70,7 @@ const (
 	flagExit  = 1 << 3 // an exit read; else an entry read
 	flagEntry = 1 << 4 // the decided entry awaiting its exit (always first)
 	flagSpill = 1 << 5 // a table value standing for the plate's reads in the section's spills, off its index
+	flagArmed = 1 << 6 // the current entry has its expiry item in the due queue
 )
 
 func (e *ev) class() uint8 { return e.info & classMask }

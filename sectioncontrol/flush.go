@@ -60,19 +60,19 @@ func (t *Tracker) shield(i int, key plateKey, f forced) {
 	case !ok:
 		sh = shield{entryWM: math.MinInt64, exitWM: math.MinInt64, pin: f.pin}
 		t.segInc(f.pin)
-	case f.pin < s.shields.vals[j].pin:
-		sh = s.shields.vals[j]
+	case f.pin < s.shields.slots[j].val.pin:
+		sh = s.shields.slots[j].val
 		t.segDec(sh.pin)
 		t.segInc(f.pin)
 		sh.pin = f.pin
 	default:
-		sh = s.shields.vals[j]
+		sh = s.shields.slots[j].val
 	}
 	old := sh.until()
 	sh.entryWM = max(sh.entryWM, f.front, f.entryEnd)
 	sh.exitWM = max(sh.exitWM, f.front, f.exitEnd)
 	if ok {
-		s.shields.vals[j] = sh
+		s.shields.slots[j].val = sh
 	} else {
 		s.shields.insert(key, sh)
 	}
@@ -86,8 +86,8 @@ func (t *Tracker) shield(i int, key plateKey, f forced) {
 func (t *Tracker) expireShield(i int, key plateKey, natural int64) bool {
 	s := t.secs[i]
 	j := s.shields.find(key)
-	if j >= 0 && natural >= s.shields.vals[j].until() {
-		t.segDec(s.shields.vals[j].pin)
+	if j >= 0 && natural >= s.shields.slots[j].val.until() {
+		t.segDec(s.shields.slots[j].val.pin)
 		s.shields.remove(j)
 		return false
 	}
@@ -150,17 +150,14 @@ func (t *Tracker) Advance(now time.Time) []Decision {
 func (t *Tracker) flush(i int, w int64) {
 	s := t.secs[i]
 	s.dirty, s.flushedAt = false, t.maxSeen
-	items, kept := t.items[:0], t.due[:0]
-	for _, it := range t.due {
+	items := t.items[:0]
+	t.due.filter(true, func(it dueItem) bool {
 		if it.sec() == i && it.trigger()-s.lateness <= w {
 			items = append(items, it)
-		} else {
-			kept = append(kept, it)
+			return false
 		}
-	}
-	clear(t.due[len(kept):])
-	t.due = kept
-	t.due.init()
+		return true
+	})
 	// The order of the plates does not matter: each is decided on its own,
 	// the decisions are sorted, and processing one twice at w is a no-op.
 	n := len(t.out)

@@ -1,5 +1,7 @@
 package sectioncontrol
 
+import "slices"
+
 // dueItem says: look at key's state in section sec once the newest capture
 // time reaches trigger (the section's due time plus its max_lateness, so one
 // heap serves every section). tk packs trigger<<16 | sec. Items go stale when
@@ -68,4 +70,156 @@ func (h dueHeap) init() {
 	for i := len(h)/2 - 1; i >= 0; i-- {
 		h.down(i)
 	}
+}
+
+// dueQueue holds the due items of a Tracker's sections, popped in the
+// dueHeap order. A read's item is due dedupe plus max_lateness after its
+// capture, so items arrive almost in trigger order: they go to a ring of
+// buckets of 1<<dueShift ms, each sorted when it becomes the head (cheap,
+// and in cache), where a heap of hundreds of thousands of items costs a
+// cache miss per level. Items beyond the ring's span (entry expiries,
+// shields) go to a heap.
+type dueQueue struct {
+	ring   [][]dueItem // ring[b&mask] holds the items of bucket b, for b in [cur, cur+len(ring))
+	cur    int64       // the head bucket; earlier items are clamped into it
+	head   int         // items of the head bucket popped
+	sorted bool        // the head bucket is sorted
+	inRing int         // items in the ring, not popped
+	far    dueHeap
+	pool   [][]dueItem // empty buckets' slices, for reuse
+}
+
+const dueShift = 6
+
+// newDueQueue returns a queue whose ring spans at least span ms (capped).
+func newDueQueue(span int64) dueQueue {
+	n := 64
+	for n < 1<<16 && int64(n-2)<<dueShift < span {
+		n *= 2
+	}
+	return dueQueue{ring: make([][]dueItem, n)}
+}
+
+func (q *dueQueue) len() int { return q.inRing + len(q.far) }
+
+func (q *dueQueue) bucket(b int64) *[]dueItem { return &q.ring[b&int64(len(q.ring)-1)] }
+
+func (q *dueQueue) push(it dueItem) {
+	b := it.trigger() >> dueShift
+	if q.inRing == 0 { // reposition the empty ring
+		q.recycle()
+		q.cur = b
+	}
+	switch {
+	case b <= q.cur:
+		bk := q.bucket(q.cur)
+		if q.sorted {
+			j, _ := slices.BinarySearchFunc((*bk)[q.head:], it, cmpDue)
+			*bk = slices.Insert(*bk, q.head+j, it)
+		} else {
+			*bk = append(*bk, it)
+		}
+	case b-q.cur < int64(len(q.ring)):
+		bk := q.bucket(b)
+		if *bk == nil {
+			if n := len(q.pool); n > 0 {
+				*bk, q.pool = q.pool[n-1], q.pool[:n-1]
+			}
+		}
+		*bk = append(*bk, it)
+	default:
+		q.far.push(it)
+		return
+	}
+	q.inRing++
+}
+
+// recycle empties the head bucket.
+func (q *dueQueue) recycle() {
+	bk := q.bucket(q.cur)
+	if *bk != nil && len(q.pool) < 8 && cap(*bk) <= 4096 {
+		q.pool = append(q.pool, (*bk)[:0])
+	}
+	*bk, q.head, q.sorted = nil, 0, false
+}
+
+// min returns the earliest item, left in the queue.
+func (q *dueQueue) min() (dueItem, bool) {
+	if q.inRing == 0 {
+		if len(q.far) == 0 {
+			return dueItem{}, false
+		}
+		return q.far[0], true
+	}
+	for q.head == len(*q.bucket(q.cur)) {
+		q.recycle()
+		q.cur++
+	}
+	bk := *q.bucket(q.cur)
+	if !q.sorted {
+		slices.SortFunc(bk[q.head:], cmpDue)
+		q.sorted = true
+	}
+	if it := bk[q.head]; len(q.far) == 0 || it.less(q.far[0]) {
+		return it, true
+	}
+	return q.far[0], true
+}
+
+// pop removes and returns the earliest item if its trigger is at or before
+// limit.
+func (q *dueQueue) pop(limit int64) (dueItem, bool) {
+	it, ok := q.min()
+	if !ok || it.trigger() > limit {
+		return dueItem{}, false
+	}
+	if q.inRing > 0 && (*q.bucket(q.cur))[q.head] == it {
+		q.head++
+		q.inRing--
+	} else {
+		q.far.pop()
+	}
+	return it, true
+}
+
+// filter keeps the items for which keep is true, in order: only those of
+// the heap unless all.
+func (q *dueQueue) filter(all bool, keep func(dueItem) bool) {
+	if all && q.inRing > 0 {
+		q.inRing = 0
+		for i := range q.ring {
+			bk := q.ring[i]
+			if i == int(q.cur&int64(len(q.ring)-1)) {
+				bk, q.head = bk[q.head:], 0 // the popped prefix goes
+			}
+			kept := bk[:0]
+			for _, it := range bk {
+				if keep(it) {
+					kept = append(kept, it)
+				}
+			}
+			clear(bk[len(kept):])
+			q.ring[i] = kept
+			q.inRing += len(kept)
+		}
+	}
+	kept := q.far[:0]
+	for _, it := range q.far {
+		if keep(it) {
+			kept = append(kept, it)
+		}
+	}
+	clear(q.far[len(kept):])
+	q.far = kept
+	q.far.init()
+}
+
+func cmpDue(a, b dueItem) int {
+	switch {
+	case a.less(b):
+		return -1
+	case b.less(a):
+		return 1
+	}
+	return 0
 }

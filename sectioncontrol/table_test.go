@@ -18,7 +18,7 @@ func TestTable(t *testing.T) {
 			k := plateKey(1 + rng.IntN(3000))
 			i := tb.find(k)
 			w, ok := want[k]
-			if (i >= 0) != ok || ok && tb.vals[i].ms != w {
+			if (i >= 0) != ok || ok && tb.slots[i].val.ms != w {
 				t.Fatalf("seed %d step %d: key %d: got slot %d, want present %v (%d)", seed, step, k, i, ok, w)
 			}
 			switch {
@@ -29,7 +29,7 @@ func TestTable(t *testing.T) {
 				tb.remove(i)
 				delete(want, k)
 			default:
-				tb.vals[i].ms = int64(step)
+				tb.slots[i].val.ms = int64(step)
 				want[k] = int64(step)
 			}
 			if tb.len() != len(want) {

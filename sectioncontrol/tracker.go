@@ -93,8 +93,8 @@ type Tracker struct {
 	certs     []plate.Certificate
 	maxSeen   int64 // newest capture time observed (ms), if seen
 	seen      bool
-	due       dueHeap
-	compactAt int  // compact the due heap beyond this length
+	due       dueQueue
+	compactAt int  // compact the due queue's heap beyond this length
 	observed  bool // reads observed since the last Advance
 	lastInput time.Time
 	nextOff   int64 // offset after the last observed read; -1: none yet
@@ -180,6 +180,11 @@ func New(cfg Config, m *Metrics) (*Tracker, error) {
 		}
 		t.secs = append(t.secs, cs)
 	}
+	span := int64(0) // a read's item is due at most this long after the newest capture time
+	for _, s := range t.secs {
+		span = max(span, s.dedupe+s.lateness+1)
+	}
+	t.due = newDueQueue(span)
 	t.compileRoutes(cfg.RoutePolicy)
 	byID := slices.Clone(t.secs)
 	slices.SortFunc(byID, func(a, b *section) int { return cmp.Compare(a.ID, b.ID) })
@@ -251,7 +256,7 @@ func (t *Tracker) observe(r *plate.Read, offset int64) {
 			e.info |= flagExit
 		}
 		if s.shields.len() > 0 {
-			if j := s.shields.find(key); j >= 0 && t.shielded(i, e, s.shields.vals[j]) {
+			if j := s.shields.find(key); j >= 0 && t.shielded(i, e, s.shields.slots[j].val) {
 				continue
 			}
 		}
@@ -267,29 +272,22 @@ func (t *Tracker) observe(r *plate.Read, offset int64) {
 	if !t.quiet {
 		t.evict(offset)
 	}
-	if len(t.due) > t.compactAt {
+	if len(t.due.far) > t.compactAt {
 		t.compactDue()
 	}
 }
 
-// compactDue drops the due items of plates without state: an entry's expiry
-// item outlives its pair by max_travel, so without this the heap would grow
-// with the traffic, not with the pending state. The next compaction waits
-// until the heap has doubled: amortized O(1) per push.
+// compactDue drops the due items of plates without state from the queue's
+// heap: an entry's expiry item outlives its pair by max_travel, so without
+// this the heap would grow with the traffic, not with the pending state (the
+// ring's items are due within max_lateness and dedupe). The next compaction
+// waits until the heap has doubled: amortized O(1) per push.
 func (t *Tracker) compactDue() {
-	kept := t.due[:0]
-	for _, it := range t.due {
+	t.due.filter(false, func(it dueItem) bool {
 		s := t.secs[it.sec()]
-		if s.has(it.key) {
-			kept = append(kept, it)
-		} else if s.shields.find(it.key) >= 0 {
-			kept = append(kept, it)
-		}
-	}
-	clear(t.due[len(kept):])
-	t.due = kept
-	t.due.init()
-	t.compactAt = max(2*len(kept), 1024)
+		return s.has(it.key) || s.shields.find(it.key) >= 0
+	})
+	t.compactAt = max(2*len(t.due.far), 1024)
 }
 
 // insert adds e to key's state in s, keeping the reads sorted by cmpEv.
@@ -300,17 +298,17 @@ func (t *Tracker) insert(s *section, key plateKey, e ev) {
 		s.tracks.insert(key, e)
 		t.pending++
 		t.m.pendingAdd(1)
-	case s.tracks.vals[i].info&flagSpill == 0:
-		v := s.tracks.vals[i]
+	case s.tracks.slots[i].val.info&flagSpill == 0:
+		v := s.tracks.slots[i].val
 		sl := t.newSpill()
 		if cmpEv(v, e) < 0 {
 			sl = append(sl, v, e)
 		} else {
 			sl = append(sl, e, v)
 		}
-		s.tracks.vals[i] = ev{info: flagSpill, off: s.addSpill(sl)}
+		s.tracks.slots[i].val = ev{info: flagSpill, off: s.addSpill(sl)}
 	default:
-		x := s.tracks.vals[i].off
+		x := s.tracks.slots[i].val.off
 		sl := s.spills[x]
 		j, _ := slices.BinarySearchFunc(sl, e, cmpEv)
 		s.spills[x] = slices.Insert(sl, j, e)
@@ -327,17 +325,17 @@ func (t *Tracker) get(s *section, key plateKey) (int, []ev) {
 	switch {
 	case i < 0:
 		return i, nil
-	case s.tracks.vals[i].info&flagSpill != 0:
-		return i, s.spills[s.tracks.vals[i].off]
+	case s.tracks.slots[i].val.info&flagSpill != 0:
+		return i, s.spills[s.tracks.slots[i].val.off]
 	}
-	t.one[0] = s.tracks.vals[i]
+	t.one[0] = s.tracks.slots[i].val
 	return i, t.one[:]
 }
 
 // put replaces the reads in slot i of s.tracks (get's, no insert or remove
 // since) by kept (which must not be the slice get returned).
 func (t *Tracker) put(s *section, i int, kept []ev) {
-	v := s.tracks.vals[i]
+	v := s.tracks.slots[i].val
 	spilled := v.info&flagSpill != 0
 	if spilled && len(kept) < 2 {
 		t.freeSpill(s.dropSpill(v.off))
@@ -348,11 +346,11 @@ func (t *Tracker) put(s *section, i int, kept []ev) {
 		t.pending--
 		t.m.pendingAdd(-1)
 	case 1:
-		s.tracks.vals[i] = kept[0]
+		s.tracks.slots[i].val = kept[0]
 	default:
 		if !spilled {
 			v = ev{info: flagSpill, off: s.addSpill(t.newSpill())}
-			s.tracks.vals[i] = v
+			s.tracks.slots[i].val = v
 		}
 		s.spills[v.off] = append(s.spills[v.off][:0], kept...)
 	}
@@ -408,8 +406,11 @@ func cmpEv(a, b ev) int {
 // sweep takes every decision that the newest capture time made final.
 func (t *Tracker) sweep() {
 	n := len(t.out)
-	for len(t.due) > 0 && t.due[0].trigger() <= t.maxSeen {
-		it := t.due.pop()
+	for {
+		it, ok := t.due.pop(t.maxSeen)
+		if !ok {
+			break
+		}
 		t.process(it.sec(), it.key, t.wm(it.sec()))
 	}
 	t.resolveRoutes()
@@ -596,6 +597,15 @@ func (t *Tracker) process(i int, key plateKey, wm int64) (left bool) {
 		t.single(s, OutcomeUnmatchedEntry, key, last.ms)
 		hasLast = false
 	}
+	// An entry awaiting its exit needs an expiry item, unless the first
+	// undecided cluster is due no later: the item of its last read (pending,
+	// as the cluster is not final) brings the plate back here first. Most
+	// exits are read before their entry is final, so most entries need none.
+	arm := hasLast && last.info&flagArmed == 0 &&
+		(done == len(order) || cs[order[done]].lastMs+s.dedupe > last.ms+s.maxTravel)
+	if arm {
+		last.info |= flagArmed
+	}
 	// Keep the entry awaiting its exit and the reads of undecided clusters;
 	// the others leave their replay segments.
 	kept := t.kept[:0]
@@ -619,7 +629,7 @@ func (t *Tracker) process(i int, key plateKey, wm int64) (left bool) {
 	left = len(kept) > 0 || shielded || f.any
 	t.put(s, slot, kept)
 	t.kept = kept[:0]
-	if newLast && hasLast {
+	if arm {
 		t.due.push(makeDue(last.ms+s.maxTravel+1+s.lateness, i, key))
 	}
 	if f.any {
@@ -734,6 +744,9 @@ func CorrectedKmh(t Tolerance, measuredKmh float64) float64 {
 // sections (the oldest, in practice) until MaxPending holds, recording each
 // as a mark so that a replay evicts the same states.
 func (t *Tracker) evict(offset int64) {
+	if t.pending <= t.maxPend {
+		return
+	}
 	parked := t.parked[:0]
 	defer func() {
 		for _, it := range parked {
@@ -741,8 +754,11 @@ func (t *Tracker) evict(offset int64) {
 		}
 		t.parked = parked[:0]
 	}()
-	for t.pending > t.maxPend && len(t.due) > 0 {
-		it := t.due.pop()
+	for t.pending > t.maxPend {
+		it, ok := t.due.pop(math.MaxInt64)
+		if !ok {
+			break
+		}
 		i := it.sec()
 		if !t.secs[i].has(it.key) {
 			if t.secs[i].shields.find(it.key) >= 0 {

@@ -183,3 +183,43 @@ hotlists:
 		t.Errorf("exit code %d, want %d", code, exitConfig)
 	}
 }
+
+// TestBenchE2E runs a small `anpr bench e2e --json` at saturation and at an
+// offered rate: every read goes through, hits come back with latencies, and
+// the figures are filled in.
+func TestBenchE2E(t *testing.T) {
+	for _, rate := range []string{"0", "4000"} {
+		out := filepath.Join(t.TempDir(), "out.json")
+		f, err := os.Create(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Stdout, f = f, os.Stdout
+		err = Run(context.Background(), []string{"bench", "e2e", "--log-level", "warn", "--config", "../../testdata/anpr.yaml",
+			"--reads", "8000", "--rate", rate, "--json"})
+		os.Stdout, f = f, os.Stdout
+		f.Close()
+		if err != nil {
+			t.Fatalf("bench e2e --rate %s: %v", rate, err)
+		}
+		b, _ := os.ReadFile(out)
+		var res struct {
+			Reads      int     `json:"reads"`
+			ReadsPerS  float64 `json:"reads_per_s"`
+			CPU        float64 `json:"cpu_s_per_million"`
+			P99        float64 `json:"hit_latency_p99_ms"`
+			Hits       int     `json:"hits"`
+			RSS        float64 `json:"rss_peak_mb"`
+			BytesPerPa float64 `json:"bytes_per_passage"`
+		}
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatalf("bench e2e output %q: %v", b, err)
+		}
+		if res.Reads != 8000 || res.ReadsPerS <= 0 || res.CPU <= 0 || res.Hits == 0 || res.RSS <= 0 || res.BytesPerPa <= 0 {
+			t.Errorf("bench e2e --rate %s: %+v", rate, res)
+		}
+		if rate != "0" && res.P99 <= 0 {
+			t.Errorf("bench e2e --rate %s: no hit latency measured: %+v", rate, res)
+		}
+	}
+}

@@ -40,6 +40,7 @@ func newRootCmd() *cobra.Command {
 		newBrokerCmd(g),
 		newSimulateCmd(g),
 		newHotlistCmd(),
+		newBenchCmd(g),
 		newAuditCmd(),
 		newRotateKeyCmd(),
 		newVersionCmd(),

@@ -64,11 +64,15 @@ func (w *Writer) Close() error {
 func (c Config) Writer(topic string) *Writer {
 	t := c.Transport()
 	return &Writer{transport: t, Writer: &kafka.Writer{
-		Addr:                   kafka.TCP(c.Brokers...),
-		Topic:                  topic,
-		Balancer:               &kafka.Murmur2Balancer{},
-		RequiredAcks:           kafka.RequireAll,
-		BatchSize:              5000,
+		Addr:         kafka.TCP(c.Brokers...),
+		Topic:        topic,
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		// kafka-go allocates a batch of BatchSize messages (about 150 B
+		// each) for every partition a WriteMessages touches: 5000 cleared
+		// 760 KB per partition even for one hit. Callers write at most a
+		// few thousand messages over 12 partitions at once.
+		BatchSize:              500,
 		BatchBytes:             4 << 20,
 		BatchTimeout:           time.Millisecond,
 		Compression:            kafka.Lz4,

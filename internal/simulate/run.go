@@ -74,7 +74,7 @@ func Run(ctx context.Context, cfg Config, w *kafka.Writer, logger *slog.Logger) 
 			// Spread the reads of this tick over its interval.
 			at := last.Add(time.Duration(float64(elapsed) * (1 - (budget-1)/owed)))
 			for _, r := range g.Next(at) {
-				batch = append(batch, message(&r))
+				batch = append(batch, Message(&r))
 				budget--
 			}
 			if len(batch) >= batchSize {
@@ -106,7 +106,9 @@ const (
 	logEvery  = 30 * time.Second
 )
 
-func message(r *plate.Read) kafka.Message {
+// Message is the record of r on the reads topic: keyed by normalized plate,
+// stamped with the capture time.
+func Message(r *plate.Read) kafka.Message {
 	return kafka.Message{Key: []byte(r.PlateNorm), Value: plate.AppendJSON(nil, r), Time: r.TS}
 }
 

@@ -1,0 +1,11 @@
+// Package bench holds the workloads behind `anpr bench`. Each workload is
+// a Config struct with a Run method that returns its figures, with no
+// mutable globals (as cockroachdb/pebble's bench/).
+//
+// E2E pushes realistic camera traffic (internal/simulate: section
+// passages, listed plates, OCR confusions, fuzzy misreads, duplicates)
+// through Kafka and the whole pipeline (decode, match, section control,
+// store with fsync, hits and violations produced, offsets committed) and
+// reports throughput, CPU per million reads, read→hit latency, peak RSS and
+// bytes per passage on disk.
+package bench

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime/pprof"
+
+	"github.com/spf13/cobra"
+
+	"github.com/anpr/anpr/bench"
+	"github.com/anpr/anpr/internal/config"
+)
+
+func newBenchCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the system on this machine",
+	}
+	var (
+		path    string
+		w       bench.E2E
+		asJSON     bool
+		brokers    []string
+		cpuProfile string
+	)
+	e2e := &cobra.Command{
+		Use:   "e2e",
+		Short: "Realistic reads through Kafka and the whole pipeline: throughput, CPU, latency, memory, disk",
+		Long: `Generate realistic camera traffic for the configured network (section passages,
+listed plates, OCR confusions, fuzzy misreads, duplicates), send it to the embedded broker (or
+--brokers), run the whole pipeline on it with every passage fsync'd, and report sustained
+reads/s, CPU seconds per million reads, read→hit latency (with --rate), peak RSS and bytes per
+passage on disk. Without --rate all reads are sent first and the pipeline drains them as fast
+as it can; with --rate they are offered at that rate while it runs.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			if w.Engine, err = engineConfig(c); err != nil {
+				return err
+			}
+			if w.Traffic, err = simulation(c, 1); err != nil {
+				return err
+			}
+			w.Brokers = brokers
+			w.Logger = g.logger()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			res, err := w.Run(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				b, _ := json.Marshal(res)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "reads %d (offered %.0f/s; 0 = saturation) in %.2f s\n"+
+				"  throughput        %.0f reads/s\n  cpu               %.2f s per million reads\n"+
+				"  read→hit latency  p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  (%d hits)\n"+
+				"  violations        %d\n  peak rss          %.0f MB\n  disk              %.1f bytes per passage\n",
+				res.Reads, res.Rate, res.Seconds, res.ReadsPerS, res.CPUSPerMillion,
+				res.HitLatencyP50Ms, res.HitLatencyP99Ms, res.HitLatencyP999Ms, res.Hits,
+				res.Violations, res.RSSPeakMB, res.BytesPerPassage)
+			return nil
+		},
+	}
+	f := e2e.Flags()
+	f.StringVar(&path, "config", "testdata/anpr.yaml", "configuration: network, sections, hotlists")
+	f.IntVar(&w.Reads, "reads", 1_000_000, "reads to send")
+	f.Float64Var(&w.Rate, "rate", 0, "offered reads per second (0: send all first, measure saturation)")
+	f.StringSliceVar(&brokers, "brokers", nil, "an external cluster (default: the embedded broker, in this process)")
+	f.StringVar(&w.Dir, "dir", "", "directory for the store (default: a temporary one, removed)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run (go tool pprof)")
+	cmd.AddCommand(e2e)
+	return cmd
+}
