@@ -18,8 +18,8 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 		Short: "Measure the system on this machine",
 	}
 	var (
-		path    string
-		w       bench.E2E
+		path       string
+		w          bench.E2E
 		asJSON     bool
 		brokers    []string
 		cpuProfile string
