@@ -28,9 +28,9 @@ type Config struct {
 	Lists []string
 	// MaxBatch caps the changes of one Apply once a Follower is ready;
 	// default DefaultMaxBatch. While it replays the topic at start it
-	// applies up to half a million at once, because an Apply rebuilds
-	// every shard it touches: small batches on a large list would rebuild
-	// the index thousands of times.
+	// applies up to 131072 at once, because an Apply passes over every
+	// shard it touches: small batches on a large list would rebuild the
+	// index thousands of times.
 	MaxBatch int
 	// Logger receives warnings (never plates); nil discards.
 	Logger *slog.Logger

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/anpr/anpr/matcher"
 )
@@ -25,9 +26,9 @@ var reasons = []string{reasonKey, reasonUnknownList, reasonJSON, reasonEntry, re
 // decode turns a record of the hotlist topic into a change, or returns why
 // it is skipped. known holds the lists the matcher has. An empty value is
 // a tombstone: Kafka clients write it as null, and no entry's JSON is
-// empty. The change keeps no reference to k or v.
-func decode(k, v []byte, known map[string]bool) (c matcher.Change, bad string) {
-	list, norm, ok := splitKey(string(k))
+// empty. The change's strings are substrings of k and v.
+func decode(k, v string, known map[string]bool) (c matcher.Change, bad string) {
+	list, norm, ok := splitKey(k)
 	if !ok {
 		return c, reasonKey
 	}
@@ -37,7 +38,7 @@ func decode(k, v []byte, known map[string]bool) (c matcher.Change, bad string) {
 	if len(v) == 0 {
 		return matcher.Change{Delete: true, Entry: matcher.Entry{List: list, Plate: norm}}, ""
 	}
-	if !parseEntry(string(v), &c.Entry) {
+	if !parseEntry(v, &c.Entry) {
 		var err error
 		if c.Entry, err = unmarshalEntry(v); err != nil {
 			return matcher.Change{}, reasonJSON
@@ -56,9 +57,9 @@ func decode(k, v []byte, known map[string]bool) (c matcher.Change, bad string) {
 
 // unmarshalEntry decodes v with encoding/json. It is a function of its
 // own so that only this path pays for the entry escaping to the heap.
-func unmarshalEntry(v []byte) (matcher.Entry, error) {
+func unmarshalEntry(v string) (matcher.Entry, error) {
 	var e matcher.Entry
-	err := json.Unmarshal(v, &e)
+	err := json.Unmarshal([]byte(v), &e)
 	return e, err
 }
 
@@ -181,22 +182,33 @@ func (p *entryParser) time(dst *time.Time) bool {
 			return false
 		}
 	}
-	num := func(i, n int) int {
-		v := 0
-		for _, c := range []byte(s[i : i+n]) {
-			v = v*10 + int(c-'0')
-		}
-		return v
-	}
-	year, month, day := num(1, 4), num(6, 2), num(9, 2)
-	hour, minute, sec, ms := num(12, 2), num(15, 2), num(18, 2), num(21, 3)
-	if month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
+	d := func(i int) int { return int(s[i] - '0') }
+	year := d(1)*1000 + d(2)*100 + d(3)*10 + d(4)
+	month, day := d(6)*10+d(7), d(9)*10+d(10)
+	hour, minute, sec := d(12)*10+d(13), d(15)*10+d(16), d(18)*10+d(19)
+	ms := d(21)*100 + d(22)*10 + d(23)
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
 		return false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, ms*int(time.Millisecond), time.UTC)
-	if t.Day() != day { // day 31 of a 30-day month and the like
-		return false
-	}
-	*dst, p.i = t, p.i+len(layout)
+	*dst = time.Date(year, time.Month(month), day, hour, minute, sec, ms*int(time.Millisecond), time.UTC)
+	p.i += len(layout)
 	return true
 }
+
+func daysIn(month, year int) int {
+	switch {
+	case month == 2 && year%4 == 0 && (year%100 != 0 || year%400 == 0):
+		return 29
+	case month == 2:
+		return 28
+	case month == 4 || month == 6 || month == 9 || month == 11:
+		return 30
+	}
+	return 31
+}
+
+// unsafeString returns b as a string without copying: b must never be
+// written again. kafka-go allocates every message's key and value afresh
+// and keeps no reference to them, so the fetcher hands them to decode
+// this way, sparing a copy and an allocation each.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -35,7 +35,7 @@ func TestDecode(t *testing.T) {
 		{"other list", "stolen/AB123", `{"list":"uninsured","plate":"AB123"}`, reasonMismatch, matcher.Change{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, bad := decode([]byte(c.key), []byte(c.value), testKnown)
+			got, bad := decode(c.key, c.value, testKnown)
 			if bad != c.wantBad || got != c.want {
 				t.Errorf("decode = %+v, %q; want %+v, %q", got, bad, c.want, c.wantBad)
 			}
@@ -54,7 +54,7 @@ func FuzzDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, k, v string) {
-		c, bad := decode([]byte(k), []byte(v), testKnown)
+		c, bad := decode(k, v, testKnown)
 		if bad != "" {
 			return
 		}
@@ -90,6 +90,10 @@ func TestParseEntry(t *testing.T) {
 		{"leading zero", strings.Replace(entryJSON(matcher.Entry{List: "l", Plate: "AB1", Priority: 7}), ":7", ":07", 1), false},
 		{"minus zero", strings.Replace(entryJSON(matcher.Entry{List: "l", Plate: "AB1"}), `"priority":0`, `"priority":-0`, 1), false},
 		{"february 30", strings.Replace(entryJSON(full), "2028-02-29", "2028-02-30", 1), false},
+		{"1900-02-29", strings.Replace(entryJSON(full), "2028-02-29", "1900-02-29", 1), false},
+		{"2000-02-29", strings.Replace(entryJSON(full), "2028-02-29", "2000-02-29", 1), true},
+		{"year 0", strings.Replace(entryJSON(full), "2026-11-01", "0000-01-01", 1), true},
+		{"april 31", strings.Replace(entryJSON(full), "2026-11-01", "2026-04-31", 1), false},
 		{"hour 24", strings.Replace(entryJSON(full), "T23:59", "T24:59", 1), false},
 		{"other zone", strings.Replace(entryJSON(full), "00.000Z", "00.000+01:00", 1), false},
 		{"invalid utf-8", strings.Replace(entryJSON(full), "Liège", "Li\xe8ge", 1), false},
@@ -188,7 +192,7 @@ func FuzzParseEntryAppendJSON(f *testing.F) {
 func BenchmarkDecode(b *testing.B) {
 	e := matcher.Entry{List: "uninsured", Plate: "PL0012345", Country: "BE", Category: "uninsured",
 		Action: "stop", Reference: "REF-12345", ValidFrom: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
-	k, v := []byte(key(e.List, e.Plate)), e.AppendJSON(nil)
+	k, v := key(e.List, e.Plate), entryJSON(e)
 	b.Run("path=fast", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -201,7 +205,7 @@ func BenchmarkDecode(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var c matcher.Change
-			if err := json.Unmarshal(v, &c.Entry); err != nil {
+			if err := json.Unmarshal([]byte(v), &c.Entry); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -59,6 +59,13 @@ func startFollower(t testing.TB, kc kclient.Config, m *matcher.Matcher, reg prom
 	if err != nil {
 		t.Fatal(err)
 	}
+	runFollower(t, f)
+	return f
+}
+
+// runFollower runs f until the test ends.
+func runFollower(t testing.TB, f *Follower) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
@@ -68,7 +75,6 @@ func startFollower(t testing.TB, kc kclient.Config, m *matcher.Matcher, reg prom
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return f
 }
 
 func newPublisher(t testing.TB, kc kclient.Config, lists []string) *Publisher {
@@ -240,7 +246,8 @@ func TestRestartRebuildsBeforeReady(t *testing.T) {
 	p := newPublisher(t, kc, nil)
 	ctx := context.Background()
 	var entries []matcher.Entry
-	for i := range 300 {
+	// More than a chunk per partition: the replay spans several chunks.
+	for i := range 6000 {
 		entries = append(entries, matcher.Entry{List: "uninsured", Plate: fmt.Sprintf("UN%04d", i), Priority: 1})
 	}
 	entries = append(entries, matcher.Entry{List: "stolen", Plate: "ST1", Reason: "first"},
@@ -256,9 +263,17 @@ func TestRestartRebuildsBeforeReady(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for run := range 2 { // start, then restart on a fresh matcher
+	// Start, then restart on a fresh matcher applying the replay in
+	// batches smaller than a partition's records: the last change to a
+	// key wins across batches too.
+	for run, batch := range []int{replayBatch, 1000} {
 		m := newMatcher(t)
-		f := startFollower(t, kc, m, nil)
+		f, err := NewFollower(Config{Kafka: kc}, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.batch = batch
+		runFollower(t, f)
 		waitReady(t, f)
 		if !f.Ready() {
 			t.Errorf("run %d: Ready() = false after WaitReady", run)
@@ -267,8 +282,8 @@ func TestRestartRebuildsBeforeReady(t *testing.T) {
 		for _, l := range m.Lists() {
 			got[l.Name] = l.Entries
 		}
-		if got["uninsured"] != 299 || got["stolen"] != 1 {
-			t.Errorf("run %d: entries per list at ready = %v, want uninsured 299, stolen 1", run, got)
+		if got["uninsured"] != 5999 || got["stolen"] != 1 {
+			t.Errorf("run %d: entries per list at ready = %v, want uninsured 5999, stolen 1", run, got)
 		}
 		if e := m.Entries("stolen", "ST1"); len(e) != 1 || e[0].Reason != "second" {
 			t.Errorf("run %d: ST1 = %+v, want the second version", run, e)

@@ -38,7 +38,12 @@
 // lists, and the deletion neighbourhoods of the canonical keys of Fuzzy
 // entries (fuzzy.go): a fuzzy read probes its own 1+n variants (n the
 // plate length, at distance 1) and verifies each candidate's distance, so
-// no list is ever scanned. A key is a bijective 64-bit code of the string
+// no list is ever scanned. Nearly all those probes miss, so each shard of
+// the fuzzy keyspace has a bloom filter of its variants that reads one
+// word per probe (filter.go); only the variants it passes reach the
+// table. Without OCR lists, the canon lookup of a read waits for the
+// filter too: it can find a Fuzzy entry only when the filter has the
+// read's canonical form, a variant of itself. A key is a bijective 64-bit code of the string
 // (key.go), so equal hashes mean equal keys and exact entries do not store
 // their plate. A keyspace with no entries is skipped.
 //
@@ -63,8 +68,9 @@
 //
 // A miss, the common case, reads one 64-byte bucket; at 1e7 entries that
 // is a DRAM access. MatchBatch therefore hashes a group of reads, then
-// touches all their buckets in a tight loop so that the misses are in
-// flight together, then looks them up (match.go). Tables from 2 MB on are
+// touches all their buckets (and the filter words of their fuzzy
+// variants) in a tight loop so that the misses are in flight together,
+// then looks them up (match.go). Tables from 2 MB on are
 // advised to use transparent huge pages on Linux, which shortens the page
 // walk of every miss (only where the memory is fresh from the kernel).
 //

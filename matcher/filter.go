@@ -1,6 +1,9 @@
 package matcher
 
-import "math/bits"
+import (
+	"math/bits"
+	"unsafe"
+)
 
 // A variantFilter is a bloom filter in front of the table of a shard of
 // the fuzzy keyspace, register-blocked: each key sets filterBits bits of
@@ -19,7 +22,7 @@ type variantFilter struct {
 }
 
 // filterBitsPerKey is the size of a variantFilter per key, in bits.
-const filterBitsPerKey = 6
+const filterBitsPerKey = 10
 
 func newVariantFilter(n int) variantFilter {
 	return variantFilter{words: make([]uint64, max(1, (n*filterBitsPerKey+63)/64))}
@@ -47,5 +50,5 @@ func (f *variantFilter) has(h uint64) bool {
 	return f.words[f.word(h)]&m == m
 }
 
-// touch loads the word of h and returns it (see keyspace.touch).
-func (f *variantFilter) touch(h uint64) uint64 { return f.words[f.word(h)] }
+// prefetch starts loading the word of h.
+func (f *variantFilter) prefetch(h uint64) { prefetch(unsafe.Pointer(&f.words[f.word(h)])) }

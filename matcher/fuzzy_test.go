@@ -128,17 +128,21 @@ func TestMatchFuzzyEqualsScan(t *testing.T) {
 		return string(b)
 	}
 	// Without an OCR list, canon lookups wait for the fuzzy filter
-	// (matchGroup): both ways are tested.
+	// (matchGroup): both ways are tested, with and without bloom filters
+	// on the other keyspaces.
 	for _, lists := range [][]List{
 		{{Name: "f1", Mode: Fuzzy}, {Name: "f2", Mode: Fuzzy, MaxDistance: 2}, {Name: "oc", Mode: OCR}},
 		{{Name: "f1", Mode: Fuzzy}, {Name: "f2", Mode: Fuzzy, MaxDistance: 2}},
 	} {
-		testMatchFuzzyEqualsScan(t, lists, ocr, rng, randPlate)
+		for _, bloom := range []bool{false, true} {
+			testMatchFuzzyEqualsScan(t, lists, Options{Shards: 3, OCR: ocr, Bloom: bloom}, rng, randPlate)
+		}
 	}
 }
 
-func testMatchFuzzyEqualsScan(t *testing.T, lists []List, ocr *plate.OCRTable, rng *rand.Rand, randPlate func() string) {
-	m := mustNew(t, lists, Options{Shards: 3, OCR: ocr})
+func testMatchFuzzyEqualsScan(t *testing.T, lists []List, opts Options, rng *rand.Rand, randPlate func() string) {
+	ocr := opts.OCR
+	m := mustNew(t, lists, opts)
 	var entries []Entry
 	for range 300 {
 		entries = append(entries, Entry{List: lists[rng.IntN(len(lists))].Name, Plate: randPlate()})
@@ -183,15 +187,15 @@ func testMatchFuzzyEqualsScan(t *testing.T, lists []List, ocr *plate.OCRTable, r
 		n := len(matched)
 		matched = m.Match(r, t0, matched)
 		if got := fuzzySummary(matched[n:]); got != strings.Join(want, " ") {
-			t.Fatalf("%d lists: Match(%q) = %q, want %q", len(lists), read, got, strings.Join(want, " "))
+			t.Fatalf("%d lists, bloom=%v: Match(%q) = %q, want %q", len(lists), opts.Bloom, read, got, strings.Join(want, " "))
 		}
 		hits += len(want)
 	}
 	if hits < 500 {
-		t.Fatalf("%d lists: only %d hits: the test needs dense plates", len(lists), hits)
+		t.Fatalf("%d lists, bloom=%v: only %d hits: the test needs dense plates", len(lists), opts.Bloom, hits)
 	}
 	if got := m.MatchBatch(reads, t0, nil); !reflect.DeepEqual(got, matched) {
-		t.Fatalf("%d lists: MatchBatch = %d hits, want those of Match: %d", len(lists), len(got), len(matched))
+		t.Fatalf("%d lists, bloom=%v: MatchBatch = %d hits, want those of Match: %d", len(lists), opts.Bloom, len(got), len(matched))
 	}
 }
 

@@ -112,6 +112,10 @@ func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, fps []fu
 			p.hash[ksCanon] = mix(p.canon)
 			if fuzzy {
 				m.prepareFuzzy(fp)
+				fz := &ix.ks[ksFuzzy]
+				for _, h := range fp.hashes[:fp.nhash] {
+					fz.shardOf(h).vf.prefetch(h)
+				}
 			}
 		}
 	}
@@ -129,11 +133,6 @@ func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, fps []fu
 	if fuzzy {
 		fz := &ix.ks[ksFuzzy]
 		var touched uint64
-		for i := range ps {
-			for _, h := range fps[i].hashes[:fps[i].nhash] {
-				touched += fz.shardOf(h).vf.touch(h)
-			}
-		}
 		for i := range ps {
 			p, fp := &ps[i], &fps[i]
 			n := 0

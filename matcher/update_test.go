@@ -111,9 +111,14 @@ func TestEntries(t *testing.T) {
 
 // TestApplyEqualsLoad applies random changes in batches of random sizes
 // and checks after each batch that the index answers as one loaded from
-// scratch with the surviving entries.
+// scratch with the surviving entries: with an OCR list, and without, where
+// canon lookups wait for the fuzzy filter (matchGroup).
 func TestApplyEqualsLoad(t *testing.T) {
-	lists := []List{{Name: "ex", Mode: Exact}, {Name: "oc", Mode: OCR}, {Name: "fz", Mode: Fuzzy}, {Name: "fz2", Mode: Fuzzy, MaxDistance: 2}}
+	testApplyEqualsLoad(t, []List{{Name: "ex", Mode: Exact}, {Name: "oc", Mode: OCR}, {Name: "fz", Mode: Fuzzy}, {Name: "fz2", Mode: Fuzzy, MaxDistance: 2}})
+	testApplyEqualsLoad(t, []List{{Name: "ex", Mode: Exact}, {Name: "fz", Mode: Fuzzy}, {Name: "fz2", Mode: Fuzzy, MaxDistance: 2}})
+}
+
+func testApplyEqualsLoad(t *testing.T, lists []List) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	const alphabet = "AB1I0O"
 	randPlate := func() string {

@@ -14,22 +14,28 @@ func makeKey(norm string) (plateKey, bool) {
 		return 0, false
 	}
 	var k uint64
-	for i := range keyLen {
+	for i := range len(norm) {
 		var d uint64
-		if i < len(norm) {
-			switch c := norm[i]; {
-			case c >= '0' && c <= '9':
-				d = uint64(c-'0') + 1
-			case c >= 'A' && c <= 'Z':
-				d = uint64(c-'A') + 11
-			default:
-				return 0, false
-			}
+		switch c := norm[i]; {
+		case c >= '0' && c <= '9':
+			d = uint64(c-'0') + 1
+		case c >= 'A' && c <= 'Z':
+			d = uint64(c-'A') + 11
+		default:
+			return 0, false
 		}
 		k = k*37 + d
 	}
-	return plateKey(k), true
+	return plateKey(k * pow37[keyLen-len(norm)]), true // the padding zeros
 }
+
+var pow37 = func() (p [keyLen + 1]uint64) {
+	p[0] = 1
+	for i := 1; i <= keyLen; i++ {
+		p[i] = p[i-1] * 37
+	}
+	return p
+}()
 
 func (k plateKey) String() string {
 	var b [keyLen]byte
@@ -69,7 +75,8 @@ const (
 	classMask = 1<<3 - 1
 	flagExit  = 1 << 3 // an exit read; else an entry read
 	flagEntry = 1 << 4 // the decided entry awaiting its exit (always first)
-	flagSpill = 1 << 5 // a table value standing for the plate's reads in the section's spills, off its index
+	flagChunk = 1 << 5 // a table value standing for the plate's reads in the section's chunks: off the chunk, ms the count
+	flagSpill = 1 << 7 // a table value standing for the plate's reads in the section's spills, off its index
 	flagArmed = 1 << 6 // the current entry has its expiry item in the due queue
 )
 

@@ -145,7 +145,7 @@ func (t *Tracker) Advance(now time.Time) []Decision {
 }
 
 // flush forces the decisions of section i at watermark w: every plate with
-// a due item at or before w is processed at w. Its items leave the heap,
+// a due item at or before w is processed at w. Its items leave the queue,
 // but those of a plate with state left (a lone entry, a shield) go back.
 func (t *Tracker) flush(i int, w int64) {
 	s := t.secs[i]

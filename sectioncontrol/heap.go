@@ -4,7 +4,7 @@ import "slices"
 
 // dueItem says: look at key's state in section sec once the newest capture
 // time reaches trigger (the section's due time plus its max_lateness, so one
-// heap serves every section). tk packs trigger<<16 | sec. Items go stale when
+// queue serves every section). tk packs trigger<<16 | sec. Items go stale when
 // the state changes; a stale one costs a lookup. 16 bytes.
 type dueItem struct {
 	tk  uint64

@@ -75,3 +75,26 @@ func TestSortFrom(t *testing.T) {
 		}
 	}
 }
+
+// TestMakeKey: keys round-trip and order as the plates do; anything but 1
+// to 12 of A-Z and 0-9 is refused.
+func TestMakeKey(t *testing.T) {
+	plates := []string{"0", "1", "9", "A", "Z", "A0", "AB", "AB1", "1ABC234", "ZZZZZZZZZZZZ", "000000000000"}
+	for _, p := range plates {
+		k, ok := makeKey(p)
+		if !ok || k.String() != p {
+			t.Errorf("makeKey(%q) = %v, %v; String %q, want %q", p, k, ok, k.String(), p)
+		}
+		for _, q := range plates {
+			kq, _ := makeKey(q)
+			if got, want := k < kq, p < q; got != want {
+				t.Errorf("key(%q) < key(%q) = %v, want %v", p, q, got, want)
+			}
+		}
+	}
+	for _, p := range []string{"", "a", "AB-1", "ABCDEFGHIJKLM"} {
+		if k, ok := makeKey(p); ok {
+			t.Errorf("makeKey(%q) = %v, true; want refused", p, k)
+		}
+	}
+}

@@ -60,8 +60,10 @@ type section struct {
 	classLimits                 [numClasses]float64 // 0: no class limit
 	windowWhy                   []string
 	dedupe, maxTravel, lateness int64         // ms
-	tracks                      table[ev]     // one read inline, or flagSpill and an index into spills
-	spills                      [][]ev        // the reads of plates with two or more, sorted by cmpEv
+	tracks                      table[ev]     // one read inline, or where the reads are (flagChunk, flagSpill)
+	chunks                      []ev          // chunkLen reads a chunk: the reads of plates with 2 to chunkLen, sorted by cmpEv
+	freeChunks                  []int64       // unused chunks
+	spills                      [][]ev        // the reads of plates with more, sorted by cmpEv
 	freeSpills                  []int64       // unused indices of spills
 	shields                     table[shield] // plates whose clusters an idle flush forced (flush.go)
 	dirty                       bool          // reads inserted since the last idle flush
@@ -293,26 +295,57 @@ func (t *Tracker) compactDue() {
 // insert adds e to key's state in s, keeping the reads sorted by cmpEv.
 func (t *Tracker) insert(s *section, key plateKey, e ev) {
 	i := s.tracks.find(key)
-	switch {
-	case i < 0:
+	if i < 0 {
 		s.tracks.insert(key, e)
 		t.pending++
 		t.m.pendingAdd(1)
-	case s.tracks.slots[i].val.info&flagSpill == 0:
-		v := s.tracks.slots[i].val
-		sl := t.newSpill()
-		if cmpEv(v, e) < 0 {
-			sl = append(sl, v, e)
-		} else {
-			sl = append(sl, e, v)
-		}
-		s.tracks.slots[i].val = ev{info: flagSpill, off: s.addSpill(sl)}
-	default:
-		x := s.tracks.slots[i].val.off
-		sl := s.spills[x]
-		j, _ := slices.BinarySearchFunc(sl, e, cmpEv)
-		s.spills[x] = slices.Insert(sl, j, e)
+		return
 	}
+	v := s.tracks.slots[i].val
+	if v.info&flagSpill != 0 {
+		sl := s.spills[v.off]
+		j, _ := slices.BinarySearchFunc(sl, e, cmpEv)
+		s.spills[v.off] = slices.Insert(sl, j, e)
+		return
+	}
+	evs := s.reads(v)
+	if evs == nil {
+		t.one[0] = v
+		evs = t.one[:]
+	}
+	j, _ := slices.BinarySearchFunc(evs, e, cmpEv)
+	if len(evs) == chunkLen {
+		t.put(s, i, slices.Insert(append(t.kept[:0], evs...), j, e))
+		t.kept = t.kept[:0]
+		return
+	}
+	if v.info&flagChunk == 0 {
+		x := s.addChunk()
+		v = ev{info: flagChunk, off: x, ms: 1}
+		s.chunks[x*chunkLen] = evs[0]
+	}
+	c := s.chunks[v.off*chunkLen : v.off*chunkLen+v.ms+1]
+	copy(c[j+1:], c[j:])
+	c[j] = e
+	v.ms++
+	s.tracks.slots[i].val = v
+}
+
+// chunkLen is how many reads a chunk holds: an entry and an exit, with a
+// duplicate or two, in 96 bytes (one or two cache lines, where a slice of
+// its own costs a miss for its header and one for its reads).
+const chunkLen = 4
+
+// reads returns the reads a table value stands for (v itself when inline).
+func (s *section) reads(v ev) []ev {
+	switch {
+	case v.info&flagChunk != 0:
+		x := v.off * chunkLen
+		return s.chunks[x : x+v.ms : x+chunkLen]
+	case v.info&flagSpill != 0:
+		return s.spills[v.off]
+	}
+	return nil
 }
 
 // has reports whether key has state in s.
@@ -322,13 +355,14 @@ func (s *section) has(key plateKey) bool { return s.tracks.find(key) >= 0 }
 // until the next put or insert.
 func (t *Tracker) get(s *section, key plateKey) (int, []ev) {
 	i := s.tracks.find(key)
-	switch {
-	case i < 0:
+	if i < 0 {
 		return i, nil
-	case s.tracks.slots[i].val.info&flagSpill != 0:
-		return i, s.spills[s.tracks.slots[i].val.off]
 	}
-	t.one[0] = s.tracks.slots[i].val
+	v := s.tracks.slots[i].val
+	if v.info&(flagChunk|flagSpill) != 0 {
+		return i, s.reads(v)
+	}
+	t.one[0] = v
 	return i, t.one[:]
 }
 
@@ -336,19 +370,27 @@ func (t *Tracker) get(s *section, key plateKey) (int, []ev) {
 // since) by kept (which must not be the slice get returned).
 func (t *Tracker) put(s *section, i int, kept []ev) {
 	v := s.tracks.slots[i].val
-	spilled := v.info&flagSpill != 0
-	if spilled && len(kept) < 2 {
+	switch {
+	case v.info&flagChunk != 0 && (len(kept) < 2 || len(kept) > chunkLen):
+		s.freeChunks = append(s.freeChunks, v.off)
+	case v.info&flagSpill != 0 && len(kept) <= chunkLen:
 		t.freeSpill(s.dropSpill(v.off))
 	}
-	switch len(kept) {
-	case 0:
+	switch {
+	case len(kept) == 0:
 		s.tracks.remove(i)
 		t.pending--
 		t.m.pendingAdd(-1)
-	case 1:
+	case len(kept) == 1:
 		s.tracks.slots[i].val = kept[0]
+	case len(kept) <= chunkLen:
+		if v.info&flagChunk == 0 {
+			v = ev{info: flagChunk, off: s.addChunk()}
+		}
+		v.ms = int64(copy(s.chunks[v.off*chunkLen:v.off*chunkLen+chunkLen], kept))
+		s.tracks.slots[i].val = v
 	default:
-		if !spilled {
+		if v.info&flagSpill == 0 {
 			v = ev{info: flagSpill, off: s.addSpill(t.newSpill())}
 			s.tracks.slots[i].val = v
 		}
@@ -356,7 +398,18 @@ func (t *Tracker) put(s *section, i int, kept []ev) {
 	}
 }
 
-// addSpill stores the reads of a plate with two or more and returns their
+// addChunk returns an unused chunk.
+func (s *section) addChunk() int64 {
+	if n := len(s.freeChunks); n > 0 {
+		x := s.freeChunks[n-1]
+		s.freeChunks = s.freeChunks[:n-1]
+		return x
+	}
+	s.chunks = append(s.chunks, make([]ev, chunkLen)...)
+	return int64(len(s.chunks)/chunkLen - 1)
+}
+
+// addSpill stores the reads of a plate with more than chunkLen and returns their
 // index, which the plate's slot holds (ev.off with flagSpill).
 func (s *section) addSpill(sl []ev) int64 {
 	if n := len(s.freeSpills); n > 0 {
@@ -547,10 +600,12 @@ func (t *Tracker) process(i int, key plateKey, wm int64) (left bool) {
 	for c := range cs {
 		order = append(order, c)
 	}
-	slices.SortFunc(order, func(a, b int) int {
-		ca, cb := &cs[a], &cs[b]
-		return cmp.Or(cmp.Compare(ca.rep(), cb.rep()), cmp.Compare(b2i(ca.exit), b2i(cb.exit)))
-	})
+	if len(order) > 1 { // usually one cluster, or an entry and an exit in order
+		slices.SortFunc(order, func(a, b int) int {
+			ca, cb := &cs[a], &cs[b]
+			return cmp.Or(cmp.Compare(ca.rep(), cb.rep()), cmp.Compare(b2i(ca.exit), b2i(cb.exit)))
+		})
+	}
 	// A flush (wm above natural) forces the clusters up to the last exit
 	// that pairs, and no further: a lone entry or an unmatched exit is no
 	// decision worth forcing, and left pending it takes its stragglers.
