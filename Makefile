@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: run build test test-short bench fuzz lint clean
+.PHONY: run build test test-short bench bench-e2e crash fuzz lint clean
 
 run: build ## embedded broker + sample network + simulated traffic + API on :8080
 	./$(BIN) dev
@@ -22,11 +22,21 @@ test-short: ## quick loop: no race detector, long tests skipped
 bench: ## Go benchmarks of the hot paths (figures in README)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./plate/ ./matcher/ ./internal/store/ ./engine/
 
+bench-e2e: build ## the whole pipeline on realistic traffic: saturation, then latency at 50 k reads/s
+	./$(BIN) bench e2e --reads 1000000
+	./$(BIN) bench e2e --reads 1000000 --rate 50000
+
+crash: ## SIGKILL the engine 50 times while it works; nothing lost, nothing doubled
+	ANPR_CRASH_KILLS=50 ANPR_CRASH_READS=200000 $(GO) test -run '^TestCrash$$' -timeout 60m -v ./cmd/anpr/
+
 fuzz: ## each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./plate/
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./plate/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadCSV$$' -fuzztime $(FUZZTIME) ./matcher/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./hotlist/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEntry$$' -fuzztime $(FUZZTIME) ./hotlist/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/audit/
 
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }

@@ -82,6 +82,12 @@ func (p *processor) Rewind(ctx context.Context, committed int64) (int64, error) 
 		p.sc = p.e.sections.tracker()
 		return committed, nil
 	}
+	if from < 0 { // the tracker had observed nothing
+		return committed, nil
+	}
+	if from < 0 { // the tracker had observed nothing
+		return committed, nil
+	}
 	p.lastCP = cp
 	p.skipBelow = from
 	return min(from, committed), nil

@@ -82,8 +82,9 @@
 //   - Memory: 89 heap bytes per entry with every field set (14-byte
 //     reference, 25-byte reason), 892 MB at 1e7 entries (BenchmarkLoad,
 //     input dropped); about 39 B/entry with plate and list only. A Fuzzy
-//     entry takes 340 B at distance 1 and 900 B at distance 2 (its
-//     variants). Apply may leave up to 25 % more in garbage records.
+//     entry takes 350 B at distance 1 and 920 B at distance 2 (its
+//     variants and their filters, 10 and 24 B of it; BenchmarkMatchFuzzy).
+//     Apply may leave up to 25 % more in garbage records.
 //   - Load of 1e7 entries: 13 s wall, 12.8 s CPU (20 s wall under heavier
 //     load); it holds the entries, one copy of their records and the new
 //     index at once.
@@ -94,10 +95,11 @@
 //     batches cost no more than rewriting every shard.
 //   - MatchBatch at 1e7 entries: exact 139 CPU ns per check (7.2 M/s per
 //     core), ocr 213 ns (4.7 M/s). Fuzzy at 1e6 entries, distance 1:
-//     1.4 µs (0.71 M/s per core, short of the 1 M/s goal: nine table
-//     probes per read, about 0.5 µs of it computing, as measured at 1e3
-//     entries); distance 2: 39 µs (1.3 hits per read among 1e6 random
-//     plates: the verifying dominates).
+//     370–500 CPU ns per check (2.0–2.7 M/s per core; 500–780 ns at load
+//     average 4–5), against 1.35–1.39 µs without the variant filters,
+//     prefetching and skipped canon lookups, run back to back; 195–203 ns
+//     at 1e3 entries, the computing. Distance 2: 29–36 µs (1.3 hits per
+//     read among 1e6 random plates: the verifying and the hits dominate).
 //
 // # Metrics
 //

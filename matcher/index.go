@@ -3,6 +3,7 @@ package matcher
 import (
 	"encoding/binary"
 	"math/bits"
+	"unsafe"
 
 	"github.com/bits-and-blooms/bloom/v3"
 )
@@ -81,6 +82,12 @@ func (ks *keyspace) shardOf(h uint64) *shard { return ks.shards[shardOf(h, len(k
 func (ks *keyspace) touch(h uint64) uint32 {
 	t := &ks.shardOf(h).keys
 	return t.buckets[t.home(h)][0].ref
+}
+
+// prefetch starts loading the first bucket that a lookup of h reads.
+func (ks *keyspace) prefetch(h uint64) {
+	t := &ks.shardOf(h).keys
+	prefetch(unsafe.Pointer(&t.buckets[t.home(h)]))
 }
 
 // find returns the shard and span of the postings whose key hashes to h.

@@ -71,21 +71,26 @@ type probe struct {
 }
 
 // matchGroup matches reads against ix, using ps and fps (one per read,
-// any content) for its state, in passes: hash every read (and make its
-// deletion variants, see fuzzy.go); touch the first bucket of every
-// exact and canon lookup and the filter word of every variant; test the
-// variants against the filters and touch the table buckets of those that
-// pass; look every read up; collect the hits in read order.
+// any content) for its state, in passes: hash every read, and make its
+// fuzzy variants (fuzzy.go) and prefetch their filter words; touch the
+// first bucket of every exact and canon lookup; test the variants against
+// the filters and prefetch the table buckets of those that pass; look
+// every read up; collect the hits in read order.
 //
 // The touches are independent loads in a loop so small that the CPU
 // issues the cache and TLB misses of a whole group before the first one
 // returns; the lookups then find their buckets in cache. A lookup loop
 // alone, its body being larger, keeps fewer misses in flight: at 1e7 keys
-// the touch pass took 20–40 % off a lookup, and touching each read's
-// variants as they are made keeps far fewer misses in flight than a pass
-// of its own (the computing in between fills the CPU's reorder buffer).
-// Go has no prefetch intrinsic, hence the loads, whose results are
-// stored so that the compiler keeps them.
+// the touch pass took 20–40 % off a lookup. Go has no prefetch
+// intrinsic, hence the loads, whose results are stored so that the
+// compiler keeps them. A fuzzy read has 1+n variants to look up, and
+// hashing them is most of its computing: there the misses go out by a
+// prefetch instruction (prefetch_*.s) as each hash is made, which unlike
+// a load retires at once and lets the computing go on while the line is
+// fetched. At 1e6 Fuzzy entries this took a third off a check, against
+// touching the filter words in a pass of their own (which in turn beat
+// touching them as they were made: the computing in between filled the
+// reorder buffer, behind loads that wait).
 //
 // The canon keyspace holds Fuzzy entries and those of OCR lists. Without
 // OCR lists, a canon lookup can find an entry only when the fuzzy filter
@@ -111,11 +116,7 @@ func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, fps []fu
 			p.canon, _ = keyCode(fp.key[:fp.nkey])
 			p.hash[ksCanon] = mix(p.canon)
 			if fuzzy {
-				m.prepareFuzzy(fp)
-				fz := &ix.ks[ksFuzzy]
-				for _, h := range fp.hashes[:fp.nhash] {
-					fz.shardOf(h).vf.prefetch(h)
-				}
+				m.prepareFuzzy(fp, &ix.ks[ksFuzzy])
 			}
 		}
 	}
@@ -132,7 +133,6 @@ func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, fps []fu
 	}
 	if fuzzy {
 		fz := &ix.ks[ksFuzzy]
-		var touched uint64
 		for i := range ps {
 			p, fp := &ps[i], &fps[i]
 			n := 0
@@ -140,16 +140,15 @@ func (m *Matcher) matchGroup(ix *index, reads []plate.Read, ps []probe, fps []fu
 				if fz.shardOf(h).vf.has(h) {
 					fp.hashes[n] = h
 					n++
-					touched += uint64(fz.touch(h))
+					fz.prefetch(h)
 					if h == p.hash[ksCanon] && canon && !canonFirst {
 						p.own = true
-						touched += uint64(ix.ks[ksCanon].touch(h))
+						ix.ks[ksCanon].prefetch(h)
 					}
 				}
 			}
 			fp.nhash = n
 		}
-		ps[0].touched[0] = uint32(touched)
 	}
 	for k := range ksFuzzy {
 		ks := &ix.ks[k]
@@ -187,12 +186,14 @@ type fuzzyProbe struct {
 }
 
 // prepareFuzzy fills fp.hashes with the hashes of the deletion variants
-// of fp.key.
-func (m *Matcher) prepareFuzzy(fp *fuzzyProbe) {
+// of fp.key and prefetches their words in the filters of fz.
+func (m *Matcher) prepareFuzzy(fp *fuzzyProbe, fz *keyspace) {
 	hashes := appendVariants(fp.hashes[:0], fp.key[:fp.nkey], m.maxDistance)
 	fp.nhash = len(hashes)
 	for j, v := range hashes {
-		hashes[j] = mix(v)
+		h := mix(v)
+		hashes[j] = h
+		fz.shardOf(h).vf.prefetch(h)
 	}
 }
 
