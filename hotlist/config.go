@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anpr/anpr/internal/kclient"
+	"github.com/anpr/anpr/matcher"
 )
 
 // DefaultTopic is the hotlist topic of SPEC §2.
@@ -48,8 +49,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("max batch: negative"))
 	}
 	for _, l := range c.Lists {
-		if !validListName(l) {
-			errs = append(errs, fmt.Errorf("lists: name %q: want 1..%d characters of A-Z a-z 0-9 . _ -", l, maxListName))
+		if !matcher.ValidListName(l) {
+			errs = append(errs, fmt.Errorf("lists: name %q: %s", l, listNameRule))
 		}
 	}
 	return errors.Join(errs...)

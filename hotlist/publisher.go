@@ -138,7 +138,7 @@ func (p *Publisher) Put(ctx context.Context, entries []matcher.Entry) error {
 // entry is not an error. A list not in Config.Lists is an error wrapping
 // matcher.ErrUnknownList; a plate that does not normalize an EntryErrors.
 func (p *Publisher) Delete(ctx context.Context, list, plateText string) error {
-	if !validListName(list) || p.known != nil && !p.known[list] {
+	if !matcher.ValidListName(list) || p.known != nil && !p.known[list] {
 		return fmt.Errorf("delete hotlist entry: %w %q", matcher.ErrUnknownList, list)
 	}
 	norm, ok := plate.Normalize(plateText)
@@ -173,7 +173,7 @@ type ImportResult struct {
 // is unusable (its message then names the expected header), or when
 // writing failed. Import holds the whole file in memory.
 func (p *Publisher) Import(ctx context.Context, list string, r io.Reader, strict bool) (ImportResult, error) {
-	if !validListName(list) || p.known != nil && !p.known[list] {
+	if !matcher.ValidListName(list) || p.known != nil && !p.known[list] {
 		return ImportResult{}, fmt.Errorf("import hotlist: %w %q", matcher.ErrUnknownList, list)
 	}
 	data, err := io.ReadAll(r)

@@ -164,7 +164,7 @@ func csvEntry(cols, rec []string) (e Entry, field, reason string) {
 			e.Reason = v
 		}
 	}
-	norm, field, reason := e.check()
+	norm, field, reason := e.Check()
 	if field != "" {
 		return Entry{}, field, reason
 	}

@@ -135,7 +135,7 @@ func FuzzReadCSV(f *testing.F) {
 			return
 		}
 		for _, e := range entries {
-			if _, field, reason := e.check(); field != "" {
+			if _, field, reason := e.Check(); field != "" {
 				t.Errorf("returned entry fails check: %s: %s", field, reason)
 			}
 			if norm, _ := plate.Normalize(e.Plate); norm != e.Plate {

@@ -25,9 +25,10 @@ type Entry struct {
 	Reason     string    `json:"reason"`
 }
 
-// check validates e and returns its normalized plate, or the field at
-// fault and why. Reasons never quote the plate (personal data).
-func (e *Entry) check() (norm, field, reason string) {
+// Check validates e with the rules Load and Apply apply (the list's
+// existence aside) and returns its normalized plate, or the field at fault
+// and why. Reasons never quote the plate (personal data).
+func (e *Entry) Check() (norm, field, reason string) {
 	if e.List == "" {
 		return "", "list", "required"
 	}

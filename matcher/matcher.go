@@ -208,7 +208,7 @@ func New(lists []List, opts Options) (*Matcher, error) {
 
 func (l *List) validate() error {
 	var errs []error
-	if !validListName(l.Name) {
+	if !ValidListName(l.Name) {
 		errs = append(errs, fmt.Errorf("name %q: want 1..%d characters of A-Z a-z 0-9 . _ -", l.Name, maxListName))
 	}
 	switch l.Mode {
@@ -226,7 +226,9 @@ func (l *List) validate() error {
 	return errors.Join(errs...)
 }
 
-func validListName(s string) bool {
+// ValidListName reports whether s can name a list: 1 to 64 characters of
+// A-Z a-z 0-9 . _ - (it is a topic key prefix and a metric label).
+func ValidListName(s string) bool {
 	if len(s) == 0 || len(s) > maxListName {
 		return false
 	}

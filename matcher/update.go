@@ -108,7 +108,7 @@ func (b *batch) add(e *Entry, del bool, seq int) error {
 			field, reason = "plate", "does not normalize to 2..12 characters A-Z 0-9"
 		}
 	} else {
-		norm, field, reason = e.check()
+		norm, field, reason = e.Check()
 	}
 	if field != "" {
 		return fmt.Errorf("list %q: %s: %s", e.List, field, reason)
