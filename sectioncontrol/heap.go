@@ -100,8 +100,6 @@ func newDueQueue(span int64) dueQueue {
 	return dueQueue{ring: make([][]dueItem, n)}
 }
 
-func (q *dueQueue) len() int { return q.inRing + len(q.far) }
-
 func (q *dueQueue) bucket(b int64) *[]dueItem { return &q.ring[b&int64(len(q.ring)-1)] }
 
 func (q *dueQueue) push(it dueItem) {

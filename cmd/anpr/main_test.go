@@ -129,20 +129,14 @@ func TestDev(t *testing.T) {
 	}
 	// The three passage queries (two refused, one answered) are in the
 	// trail, and the chain verifies.
-	export := filepath.Join(t.TempDir(), "export.jsonl")
-	f, err := os.Create(export)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	os.Stdout, f = f, os.Stdout
-	err = Run(context.Background(), []string{"audit", "export", "--data-dir", filepath.Join(dir, "store")})
-	os.Stdout, f = f, os.Stdout
+	b, err = stdout(t, func() error {
+		return Run(context.Background(), []string{"audit", "export", "--data-dir", filepath.Join(dir, "store")})
+	})
 	if err != nil {
 		t.Fatalf("audit export: %v", err)
 	}
-	b, err = os.ReadFile(export)
-	if err != nil {
+	export := filepath.Join(t.TempDir(), "export.jsonl")
+	if err := os.WriteFile(export, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(string(b), `"action":"passages.query"`); n != 3 {
@@ -189,20 +183,13 @@ hotlists:
 // the figures are filled in.
 func TestBenchE2E(t *testing.T) {
 	for _, rate := range []string{"0", "4000"} {
-		out := filepath.Join(t.TempDir(), "out.json")
-		f, err := os.Create(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.Stdout, f = f, os.Stdout
-		err = Run(context.Background(), []string{"bench", "e2e", "--log-level", "warn", "--config", "../../testdata/anpr.yaml",
-			"--reads", "8000", "--rate", rate, "--json"})
-		os.Stdout, f = f, os.Stdout
-		f.Close()
+		b, err := stdout(t, func() error {
+			return Run(context.Background(), []string{"bench", "e2e", "--log-level", "warn", "--config", "../../testdata/anpr.yaml",
+				"--reads", "8000", "--rate", rate, "--json"})
+		})
 		if err != nil {
 			t.Fatalf("bench e2e --rate %s: %v", rate, err)
 		}
-		b, _ := os.ReadFile(out)
 		var res struct {
 			Reads      int     `json:"reads"`
 			ReadsPerS  float64 `json:"reads_per_s"`
@@ -222,4 +209,24 @@ func TestBenchE2E(t *testing.T) {
 			t.Errorf("bench e2e --rate %s: no hit latency measured: %+v", rate, res)
 		}
 	}
+}
+
+// stdout runs fn with os.Stdout sent to a file and returns what it wrote.
+func stdout(t *testing.T, fn func() error) ([]byte, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "stdout")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stdout
+	os.Stdout = f
+	err = fn()
+	os.Stdout = saved
+	f.Close()
+	b, rerr := os.ReadFile(path)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	return b, err
 }
