@@ -162,9 +162,9 @@ func (c E2E) Run(ctx context.Context) (Result, error) {
 
 	var lat latencies
 	hitsDone := make(chan struct{})
+	hctx, stopHits := context.WithCancel(ctx)
+	defer func() { stopHits(); <-hitsDone }()
 	if c.Rate > 0 {
-		hctx, stopHits := context.WithCancel(ctx)
-		defer func() { stopHits(); <-hitsDone }()
 		go func() { defer close(hitsDone); lat.follow(hctx, ec.Kafka.Brokers, t.Hits) }()
 		if err := c.offer(runCtx, g, w); err != nil {
 			stop()
@@ -213,8 +213,10 @@ func (c E2E) Run(ctx context.Context) (Result, error) {
 		res.BytesPerPassage = float64(size) / passages
 	}
 	if c.Rate > 0 {
-		// Let the last hits arrive.
+		// Let the last hits arrive, then stop reading them.
 		time.Sleep(time.Second)
+		stopHits()
+		<-hitsDone
 		res.HitLatencyP50Ms, res.HitLatencyP99Ms, res.HitLatencyP999Ms = lat.percentiles()
 	}
 	return res, nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -101,7 +102,7 @@ func TestCrash(t *testing.T) {
 	waitReady(t, "http://"+httpAddr, 2*time.Minute)
 	// Killed members stay in the group until their session times out, with
 	// partitions assigned: wait until the last process is alone in it.
-	waitAlone(t, brokerAddr, c.Kafka.Group, 2*time.Minute)
+	waitAlone(t, brokerAddr, c.Kafka.Group, 3*time.Minute)
 	waitConsumed(t, brokerAddr, c.Kafka.Group, c.Kafka.Topics.Reads, 5*time.Minute)
 	// Let the idle flush take the last section decisions.
 	time.Sleep(3 * c.Sections[0].IdleFlush)
@@ -191,19 +192,28 @@ func waitReady(t *testing.T, base string, limit time.Duration) {
 	}
 }
 
-// waitAlone waits until group is stable with one member.
+// waitAlone waits until group has one member: the dead ones have been
+// fenced (session timeout) and the last process holds every partition.
 func waitAlone(t *testing.T, addr, group string, limit time.Duration) {
 	t.Helper()
 	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
 	deadline := time.Now().Add(limit)
+	last := "no answer"
 	for time.Now().Before(deadline) {
 		resp, err := client.DescribeGroups(context.Background(), &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
-		if err == nil && len(resp.Groups) == 1 && resp.Groups[0].GroupState == "Stable" && len(resp.Groups[0].Members) == 1 {
-			return
+		switch {
+		case err != nil:
+			last = err.Error()
+		case len(resp.Groups) == 1:
+			g := resp.Groups[0]
+			last = fmt.Sprintf("state %s, %d members, error %v", g.GroupState, len(g.Members), g.Error)
+			if g.Error == nil && len(g.Members) == 1 {
+				return
+			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("group %s not down to one member within %v", group, limit)
+	t.Fatalf("group %s not down to one member within %v: %s", group, limit, last)
 }
 
 func waitTCP(t *testing.T, addr string) {
