@@ -6,6 +6,7 @@ type metrics struct {
 	hits         *prometheus.CounterVec
 	republished  prometheus.Counter
 	duplicates   prometheus.Counter
+	noEvidence   prometheus.Counter
 	captureToHit prometheus.Histogram
 	ingestToHit  prometheus.Histogram
 }
@@ -25,6 +26,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "anpr_engine_duplicate_reads_total",
 			Help: "Reads dropped because the same read_id came earlier in the same batch.",
 		}),
+		noEvidence: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "anpr_engine_violations_without_evidence_total",
+			Help: "Violations not issued because a read of their evidence was no longer stored (past retention).",
+		}),
 		captureToHit: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "anpr_engine_capture_to_hit_seconds",
 			Help:    "From capture time at the camera to the hit stored and published.",
@@ -37,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.hits, m.republished, m.duplicates, m.captureToHit, m.ingestToHit)
+		reg.MustRegister(m.hits, m.republished, m.duplicates, m.noEvidence, m.captureToHit, m.ingestToHit)
 	}
 	return m
 }

@@ -183,19 +183,26 @@ func (p *processor) observe(b *ingest.Batch, now time.Time) ([]sectioncontrol.De
 			p.sc.Observe(&b.Reads[i], b.Offsets[i])
 		}
 	}
-	return p.decided(p.sc.Advance(now), b.Reads)
+	return p.decided(p.sc.Advance(now), b.Reads, b.Offsets)
 }
 
 // decided turns the violations among ds into store events and messages,
-// with their evidence completed from batch or the store.
-func (p *processor) decided(ds []sectioncontrol.Decision, batch []plate.Read) ([]sectioncontrol.Decision, error) {
+// with their evidence completed from the batch (reads and their offsets) or
+// the store. A violation whose evidence is gone is not issued, and logged.
+func (p *processor) decided(ds []sectioncontrol.Decision, batch []plate.Read, offsets []int64) ([]sectioncontrol.Decision, error) {
 	for i := range ds {
 		v := ds[i].Violation
 		if v == nil {
 			continue
 		}
-		if err := p.e.evidence(v, batch); err != nil {
+		ok, err := p.e.evidence(v, batch, offsets)
+		if err != nil {
 			return nil, err
+		}
+		if !ok {
+			p.e.m.noEvidence.Inc()
+			p.e.log.Warn("violation not issued: a read of its evidence is no longer stored", "violation", v.ID, "section", v.SectionID)
+			continue
 		}
 		js := v.AppendJSON(nil)
 		p.vevents = append(p.vevents, store.Event{ID: v.ID, ReadID: v.Exit.ReadID, TS: v.Exit.TS, JSON: js})
@@ -272,7 +279,7 @@ func (p *processor) Idle(ctx context.Context) error {
 	if p.sc == nil {
 		return nil
 	}
-	ds, err := p.decided(p.sc.Advance(time.Now()), nil)
+	ds, err := p.decided(p.sc.Advance(time.Now()), nil, nil)
 	if err != nil {
 		return err
 	}

@@ -177,29 +177,35 @@ func checkpointKey(topic string, partition int) string {
 }
 
 // evidence completes the reads of a violation: the Tracker keeps only what
-// its decisions need (camera, capture time, plate, country, class), and the
-// rest (read id, plate as read, confidence, lane, image) comes from the
-// batch in hand or, for an earlier read, from the stored passage.
-func (e *Engine) evidence(v *sectioncontrol.Violation, batch []plate.Read) error {
-	for _, r := range []*plate.Read{&v.Entry, &v.Exit} {
+// its decisions need (camera, capture time, plate, country, class, offset),
+// and the rest (read id, plate as read, confidence, lane, image) comes from
+// the batch in hand (found by offset) or, for an earlier read, from the
+// stored passage. It returns false when a read is in neither (a passage
+// already past retention): such a violation cannot be proven.
+func (e *Engine) evidence(v *sectioncontrol.Violation, batch []plate.Read, offsets []int64) (bool, error) {
+	for _, x := range []struct {
+		r   *plate.Read
+		off int64
+	}{{&v.Entry, v.EntryOffset}, {&v.Exit, v.ExitOffset}} {
+		r := x.r
 		if r.ReadID != "" {
 			continue
 		}
-		if i := slices.IndexFunc(batch, func(b plate.Read) bool { return sameCapture(&b, r) }); i >= 0 {
+		if i, ok := slices.BinarySearch(offsets, x.off); ok && sameCapture(&batch[i], r) {
 			*r = batch[i]
 			continue
 		}
 		stored, _, err := e.store.Passages(store.PassageQuery{Plate: r.PlateNorm, From: r.TS, To: r.TS.Add(time.Millisecond), Limit: 64})
 		if err != nil {
-			return fmt.Errorf("evidence of violation %s: %w", v.ID, err)
+			return false, fmt.Errorf("evidence of violation %s: %w", v.ID, err)
 		}
 		i := slices.IndexFunc(stored, func(b plate.Read) bool { return sameCapture(&b, r) })
 		if i < 0 {
-			return fmt.Errorf("evidence of violation %s: passage not in the store", v.ID)
+			return false, nil
 		}
 		*r = stored[i]
 	}
-	return nil
+	return true, nil
 }
 
 // sameCapture reports whether a is the read the Tracker remembers as b.
