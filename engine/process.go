@@ -85,9 +85,6 @@ func (p *processor) Rewind(ctx context.Context, committed int64) (int64, error) 
 	if from < 0 { // the tracker had observed nothing
 		return committed, nil
 	}
-	if from < 0 { // the tracker had observed nothing
-		return committed, nil
-	}
 	p.lastCP = cp
 	p.skipBelow = from
 	return min(from, committed), nil
@@ -174,8 +171,8 @@ func (p *processor) Process(ctx context.Context, b *ingest.Batch) error {
 // decided (p.vevents, p.vmsgs). All reads are observed, repeats included,
 // so that a replay sees what the live run saw.
 func (p *processor) observe(b *ingest.Batch, now time.Time) ([]sectioncontrol.Decision, error) {
-	p.vevents, p.vmsgs = p.vevents[:0], p.vmsgs[:0]
 	if p.sc == nil {
+		p.vevents, p.vmsgs = p.vevents[:0], p.vmsgs[:0]
 		return nil, nil
 	}
 	for i := range b.Reads {
@@ -186,10 +183,12 @@ func (p *processor) observe(b *ingest.Batch, now time.Time) ([]sectioncontrol.De
 	return p.decided(p.sc.Advance(now), b.Reads, b.Offsets)
 }
 
-// decided turns the violations among ds into store events and messages,
-// with their evidence completed from the batch (reads and their offsets) or
-// the store. A violation whose evidence is gone is not issued, and logged.
+// decided turns the violations among ds into store events and messages
+// (p.vevents, p.vmsgs, replacing those of the previous call), with their
+// evidence completed from the batch (reads and their offsets) or the store.
+// A violation whose evidence is gone is not issued, and logged.
 func (p *processor) decided(ds []sectioncontrol.Decision, batch []plate.Read, offsets []int64) ([]sectioncontrol.Decision, error) {
+	p.vevents, p.vmsgs = p.vevents[:0], p.vmsgs[:0]
 	for i := range ds {
 		v := ds[i].Violation
 		if v == nil {

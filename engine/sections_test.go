@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/anpr/anpr/engine"
+	"github.com/anpr/anpr/internal/kclient"
 	"github.com/anpr/anpr/internal/store"
 	"github.com/anpr/anpr/plate"
 	"github.com/anpr/anpr/sectioncontrol"
@@ -183,6 +185,12 @@ func TestSectionControl(t *testing.T) {
 			t.Errorf("violation record keyed %q, want its section id", s)
 		}
 	}
+	// Without a restart each violation is published once, however many
+	// idle rounds (every 200 ms, flush after 500 ms) pass.
+	time.Sleep(2 * time.Second)
+	if n := topicRecords(t, addr, topics.Violations); n != len(got) {
+		t.Errorf("%d records on the violations topic, want %d: published again while idle", n, len(got))
+	}
 
 	// Filter by section; an unknown section is 404.
 	var s1 int
@@ -306,4 +314,31 @@ func allViolationsStored(t *testing.T, dir string) []violationJSON {
 		}
 	}
 	return out
+}
+
+// topicRecords is the number of records of topic (the sum of its
+// partitions' end offsets).
+func topicRecords(t *testing.T, addr, topic string) int {
+	t.Helper()
+	tr := kclient.Config{Brokers: []string{addr}}.Transport()
+	defer tr.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second, Transport: tr}
+	ctx := context.Background()
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil || len(meta.Topics) != 1 {
+		t.Fatalf("metadata of %s: %v", topic, err)
+	}
+	var reqs []kafka.OffsetRequest
+	for _, p := range meta.Topics[0].Partitions {
+		reqs = append(reqs, kafka.LastOffsetOf(p.ID))
+	}
+	ends, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ends.Topics[topic] {
+		n += int(e.LastOffset)
+	}
+	return n
 }
