@@ -142,6 +142,10 @@ func TestDev(t *testing.T) {
 	if n := strings.Count(string(b), `"action":"passages.query"`); n != 3 {
 		t.Errorf("audit trail holds %d passage queries, want 3:\n%s", n, b)
 	}
+	// The refused query without approval is recorded with the case it gave.
+	if n := strings.Count(string(b), `"case_ref":"PV/1"`); n != 2 {
+		t.Errorf("audit trail names case PV/1 %d times, want 2 (answered and refused):\n%s", n, b)
+	}
 	if err := Run(context.Background(), []string{"audit", "verify", "--file", export}); err != nil {
 		t.Errorf("audit verify: %v", err)
 	}

@@ -15,18 +15,21 @@ import (
 // that can return data as old as reach (zero: unbounded). A refusal is
 // answered, recorded in the audit trail, and false returned.
 func (s *Server) investigate(w http.ResponseWriter, r *http.Request, action string, reach time.Time) (auth.Case, bool) {
-	c := auth.Case{Ref: r.Header.Get(auth.HeaderCaseRef), Approval: r.Header.Get(auth.HeaderApprovalRef)}
+	// What the caller sent, for the record of a refusal (cut to a
+	// reference's length: a header can be far longer than an audit line).
+	sent := auth.Case{Ref: r.Header.Get(auth.HeaderCaseRef), Approval: r.Header.Get(auth.HeaderApprovalRef)}
+	sent.Ref, sent.Approval = sent.Ref[:min(len(sent.Ref), auth.MaxRefLen)], sent.Approval[:min(len(sent.Approval), auth.MaxRefLen)]
 	if s.cfg.Auth == nil {
-		return c, true
+		return sent, true
 	}
 	c, err := s.cfg.Auth.Guard(principal(r.Context()), r, reach, time.Now())
 	if err == nil {
 		return c, true
 	}
 	var ae *auth.Error
-	if errors.As(err, &ae) && ae.Status != http.StatusTooManyRequests {
-		// A refused attempt is part of the record, not a flood of it.
-		s.audited(w, r, c, action, 0, ae.Status)
+	// A refused attempt is part of the record, not a flood of it.
+	if errors.As(err, &ae) && ae.Status != http.StatusTooManyRequests && !s.audited(w, r, sent, action, 0, ae.Status) {
+		return c, false // audited answered 503
 	}
 	writeError(w, err)
 	return c, false
