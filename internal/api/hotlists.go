@@ -13,6 +13,7 @@ import (
 	"github.com/anpr/anpr/hotlist"
 	"github.com/anpr/anpr/internal/auth"
 	"github.com/anpr/anpr/matcher"
+	"github.com/anpr/anpr/plate"
 )
 
 // Hotlists is what the admin hotlist endpoints need: the lists as the
@@ -126,6 +127,11 @@ func (s *Server) putEntries(w http.ResponseWriter, r *http.Request) {
 		good = append(good, e)
 		index = append(index, i)
 	}
+	// Audited before it is published: no change goes out unrecorded. The
+	// record counts the entries submitted for publication.
+	if !s.audited(w, r, auth.Case{}, "hotlist.put", len(good), http.StatusAccepted) {
+		return
+	}
 	err = h.Put(r.Context(), good)
 	var ees hotlist.EntryErrors
 	if errors.As(err, &ees) {
@@ -140,9 +146,6 @@ func (s *Server) putEntries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	accepted := len(entries) - len(refused)
-	if !s.audited(w, r, auth.Case{}, "hotlist.put", accepted, http.StatusAccepted) {
-		return
-	}
 	if refused == nil {
 		refused = []entryError{}
 	}
@@ -154,18 +157,18 @@ func (s *Server) deleteEntry(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := h.Delete(r.Context(), list, r.PathValue("plate"))
-	var ees hotlist.EntryErrors
-	switch {
-	case errors.As(err, &ees):
+	// Checked here, so that only a change that goes out is audited, and
+	// audited before it goes out.
+	if _, ok := plate.Normalize(r.PathValue("plate")); !ok {
 		writeError(w, badRequest("bad_plate", "plate must have 2 to 12 letters or digits"))
-		return
-	case err != nil:
-		s.cfg.Logger.Error("publish hotlist delete", "list", list, "err", err)
-		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: "kafka_unavailable", Msg: "the delete could not be written to the hotlist topic; retry"})
 		return
 	}
 	if !s.audited(w, r, auth.Case{}, "hotlist.delete", 1, http.StatusAccepted) {
+		return
+	}
+	if err := h.Delete(r.Context(), list, r.PathValue("plate")); err != nil {
+		s.cfg.Logger.Error("publish hotlist delete", "list", list, "err", err)
+		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: "kafka_unavailable", Msg: "the delete could not be written to the hotlist topic; retry"})
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"deleted": 1})
