@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -64,6 +65,48 @@ func TestHotlistFeed(t *testing.T) {
 	})
 	if slices.Contains(allHits(t, r.base), matcher.HitID("hl-2", "uninsured", "9NEW001")) {
 		t.Error("a read hit a deleted entry")
+	}
+
+	// A CSV import: with strict and a bad row nothing goes out; without,
+	// the good rows do. Each is audited with the count it wrote.
+	csv := "list,plate,reason\nuninsured,9-NEW-004,test\nuninsured,!,bad\nuninsured,9-NEW-005,test\n"
+	importCSV := func(query string) (applied, rejected int) {
+		t.Helper()
+		resp, err := http.Post(r.base+"/api/v1/hotlists/uninsured/import"+query, "text/csv", strings.NewReader(csv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var res struct{ Applied, Rejected int }
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("import%s: %d %v", query, resp.StatusCode, err)
+		}
+		return res.Applied, res.Rejected
+	}
+	if a, rej := importCSV("?strict=true"); a != 0 || rej != 1 {
+		t.Errorf("strict import: applied %d, rejected %d; want 0, 1", a, rej)
+	}
+	if a, rej := importCSV(""); a != 2 || rej != 1 {
+		t.Errorf("import: applied %d, rejected %d; want 2, 1", a, rej)
+	}
+	waitFor(t, 10*time.Second, "the imported entries in force", func() bool { return listed(r.base, "9NEW004") && listed(r.base, "9NEW005") })
+	var trail struct {
+		Records []struct {
+			Action  string
+			Results int
+		}
+	}
+	if code := getJSON(t, r.base+"/api/v1/audit", &trail); code != http.StatusOK {
+		t.Fatalf("audit: %d", code)
+	}
+	var imports []int
+	for _, rec := range trail.Records {
+		if rec.Action == "hotlist.import" {
+			imports = append(imports, rec.Results)
+		}
+	}
+	if !slices.Equal(imports, []int{0, 2}) {
+		t.Errorf("audited imports wrote %v entries, want [0 2]", imports)
 	}
 
 	if err := r.stop(); err != nil {

@@ -165,24 +165,38 @@ type ImportResult struct {
 	Errors  []matcher.RowError // bad rows, by line
 }
 
-// Import reads CSV (matcher.ReadCSV: a header row naming the SPEC §4
-// columns) and writes the entries of list with Put. A row that is invalid
-// or belongs to another list is reported in ImportResult.Errors; the good
-// rows are written, or, with strict, nothing is written when any row is
-// bad. The error is non-nil when list is unknown, when the file as a whole
-// is unusable (its message then names the expected header), or when
-// writing failed. Import holds the whole file in memory.
+// Import reads CSV with ParseImport and writes the entries with Put; with
+// strict, nothing is written when any row is bad. The error is non-nil as
+// ParseImport's is, or when writing failed.
 func (p *Publisher) Import(ctx context.Context, list string, r io.Reader, strict bool) (ImportResult, error) {
+	entries, res, err := p.ParseImport(list, r)
+	if err != nil || strict && len(res.Errors) > 0 {
+		return res, err
+	}
+	if err := p.Put(ctx, entries); err != nil {
+		return res, fmt.Errorf("import hotlist %q: %w", list, err)
+	}
+	res.Applied = len(entries)
+	return res, nil
+}
+
+// ParseImport reads CSV (matcher.ReadCSV: a header row naming the SPEC §4
+// columns) into the entries of list, writing nothing, so that a caller can
+// audit a change before it goes out. A row that is invalid or belongs to
+// another list is reported in ImportResult.Errors. The error is non-nil
+// when list is unknown or when the file as a whole is unusable (its message
+// then names the expected header). It holds the whole file in memory.
+func (p *Publisher) ParseImport(list string, r io.Reader) ([]matcher.Entry, ImportResult, error) {
 	if !matcher.ValidListName(list) || p.known != nil && !p.known[list] {
-		return ImportResult{}, fmt.Errorf("import hotlist: %w %q", matcher.ErrUnknownList, list)
+		return nil, ImportResult{}, fmt.Errorf("import hotlist: %w %q", matcher.ErrUnknownList, list)
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return ImportResult{}, fmt.Errorf("import hotlist %q: read csv: %w", list, err)
+		return nil, ImportResult{}, fmt.Errorf("import hotlist %q: read csv: %w", list, err)
 	}
 	entries, bad, err := matcher.ReadCSV(bytes.NewReader(data))
 	if err != nil {
-		return ImportResult{}, fmt.Errorf("import hotlist %q: %w: want a header row of %s (list and plate required, any order): %w",
+		return nil, ImportResult{}, fmt.Errorf("import hotlist %q: %w: want a header row of %s (list and plate required, any order): %w",
 			list, ErrBadCSV, strings.Join(matcher.Columns, ","), err)
 	}
 	res := ImportResult{Errors: bad}
@@ -201,14 +215,7 @@ func (p *Publisher) Import(ctx context.Context, list string, r io.Reader, strict
 		keep = append(keep, e)
 	}
 	slices.SortStableFunc(res.Errors, func(a, b matcher.RowError) int { return cmp.Compare(a.Line, b.Line) })
-	if strict && len(res.Errors) > 0 {
-		return res, nil
-	}
-	if err := p.Put(ctx, keep); err != nil {
-		return res, fmt.Errorf("import hotlist %q: %w", list, err)
-	}
-	res.Applied = len(keep)
-	return res, nil
+	return keep, res, nil
 }
 
 // goodLines returns the line of each row of data that matcher.ReadCSV

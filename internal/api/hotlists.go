@@ -24,7 +24,7 @@ type Hotlists interface {
 	Entries(list, plate string) []matcher.Entry
 	Put(ctx context.Context, entries []matcher.Entry) error
 	Delete(ctx context.Context, list, plate string) error
-	Import(ctx context.Context, list string, r io.Reader, strict bool) (hotlist.ImportResult, error)
+	ParseImport(list string, r io.Reader) ([]matcher.Entry, hotlist.ImportResult, error)
 }
 
 var errUnknownList = &Error{Status: http.StatusNotFound, Code: "unknown_list", Msg: "no hotlist with that name"}
@@ -181,23 +181,32 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	strict := r.URL.Query().Get("strict") == "true"
-	res, err := h.Import(r.Context(), list, r.Body, strict)
+	entries, res, err := h.ParseImport(list, r.Body)
 	switch {
 	case errors.Is(err, hotlist.ErrBadCSV):
 		writeError(w, badRequest("bad_csv", err.Error()))
 		return
-	case err != nil:
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, err)
-			return
-		}
-		s.cfg.Logger.Error("import hotlist", "list", list, "err", err)
-		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: "kafka_unavailable", Msg: "the import could not be written to the hotlist topic; retry (writing again is harmless)"})
+	case errors.Is(err, matcher.ErrUnknownList):
+		writeError(w, errUnknownList)
+		return
+	case err != nil: // a body too large (413) or cut off
+		writeError(w, err)
 		return
 	}
-	if !s.audited(w, r, auth.Case{}, "hotlist.import", res.Applied, http.StatusAccepted) {
+	if strict && len(res.Errors) > 0 {
+		entries = nil
+	}
+	// Audited before it goes out, with the entries about to be written.
+	if !s.audited(w, r, auth.Case{}, "hotlist.import", len(entries), http.StatusAccepted) {
 		return
+	}
+	if len(entries) > 0 {
+		if err := h.Put(r.Context(), entries); err != nil {
+			s.cfg.Logger.Error("import hotlist", "list", list, "err", err)
+			writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: "kafka_unavailable", Msg: "the import could not be written to the hotlist topic; retry (writing again is harmless)"})
+			return
+		}
+		res.Applied = len(entries)
 	}
 	type rowError struct {
 		Line   int    `json:"line"`
