@@ -365,3 +365,23 @@ func BenchmarkNext(b *testing.B) {
 	}
 	b.ReportMetric(float64(reads)/b.Elapsed().Seconds(), "reads/s")
 }
+
+func TestPlates(t *testing.T) {
+	ps := Plates(50_000, 7, 0.15)
+	if len(ps) != 50_000 {
+		t.Fatalf("got %d plates, want 50000", len(ps))
+	}
+	seen := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		if n, ok := plate.Normalize(p); !ok || n != p {
+			t.Fatalf("plate %q is not normalized (%q, %v)", p, n, ok)
+		}
+		if seen[p] {
+			t.Fatalf("plate %q repeats", p)
+		}
+		seen[p] = true
+	}
+	if again := Plates(10, 7, 0.15); !slices.Equal(again, ps[:10]) {
+		t.Errorf("Plates is not deterministic: %v, then %v", ps[:10], again)
+	}
+}

@@ -140,3 +140,21 @@ func shape(norm string) string {
 	}
 	return string(b)
 }
+
+// Plates returns n distinct normalized plates of vehicles outside the
+// population a Generator with this seed draws from (vehicle indices from
+// population on), with the given foreign share: hotlists of any size whose
+// plates look like the traffic's. Passed as Config.Listed, they are the
+// plates the generator reads right, misreads and garbles.
+func Plates(n int, seed uint64, foreignShare float64) []string {
+	out := make([]string, 0, n)
+	seen := make(map[string]struct{}, n)
+	for i := uint64(population); len(out) < n; i++ {
+		v := makeVehicle(splitmix64(seed^splitmix64(i)), foreignShare)
+		if _, dup := seen[v.norm]; !dup {
+			seen[v.norm] = struct{}{}
+			out = append(out, v.norm)
+		}
+	}
+	return out
+}
