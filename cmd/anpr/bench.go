@@ -11,6 +11,7 @@ import (
 
 	"github.com/anpr/anpr/bench"
 	"github.com/anpr/anpr/internal/config"
+	"github.com/anpr/anpr/internal/simulate"
 	"github.com/anpr/anpr/matcher"
 )
 
@@ -44,7 +45,7 @@ as it can; with --rate they are offered at that rate while it runs.`,
 			if w.Engine, err = engineConfig(c); err != nil {
 				return err
 			}
-			if w.Traffic, err = simulation(c, 1); err != nil {
+			if w.Traffic, err = simulate.FromConfig(c, 1); err != nil {
 				return err
 			}
 			w.Brokers = brokers
@@ -117,7 +118,7 @@ load's wall and CPU time, the heap per entry, and checks per second of wall time
 			if err != nil {
 				return err
 			}
-			if w.Traffic, err = simulation(c, 1); err != nil {
+			if w.Traffic, err = simulate.FromConfig(c, 1); err != nil {
 				return err
 			}
 			g.logger().Info("bench matcher: building the list", "entries", w.Entries, "mode", mode)
