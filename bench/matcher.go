@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"strconv"
 	"sync"
@@ -85,7 +84,7 @@ func (c Matcher) Run(ctx context.Context) (MatcherResult, error) {
 	if err != nil {
 		return MatcherResult{}, err
 	}
-	plates := simulate.Plates(c.Entries, c.Traffic.Seed^0x6c697374, 0.15)
+	plates := simulate.Plates(c.Traffic, c.Entries)
 	res := MatcherResult{Entries: c.Entries, Mode: string(c.Mode), Workers: c.Workers}
 	before := liveHeap() // plates stay live (the generator's), entries are freed after Load
 	if err := c.load(m, plates, &res); err != nil {
@@ -106,26 +105,28 @@ func (c Matcher) Run(ctx context.Context) (MatcherResult, error) {
 	reads = reads[:c.Reads]
 
 	var checks, hits atomic.Int64
-	ctx, cancel := context.WithTimeout(ctx, c.Duration)
-	defer cancel()
 	runtime.GC()
 	cpu0, _ := usage()
 	start := time.Now()
+	end := start.Add(c.Duration)
 	var wg sync.WaitGroup
 	for w := range c.Workers {
 		wg.Go(func() {
 			var dst []matcher.Hit
 			var n, h int64
-			for i := w * c.Batch * 97 % len(reads); ctx.Err() == nil; {
+			// Every worker matches at least 16 batches, however late it starts.
+			for i := w * c.Batch * 97 % len(reads); ; {
 				for range 16 { // check the clock every 16 batches
-					end := min(i+c.Batch, len(reads))
-					now := time.Now()
-					dst = m.MatchBatch(reads[i:end], now, dst[:0])
-					n += int64(end - i)
+					to := min(i+c.Batch, len(reads))
+					dst = m.MatchBatch(reads[i:to], time.Now(), dst[:0])
+					n += int64(to - i)
 					h += int64(len(dst))
-					if i = end; i == len(reads) {
+					if i = to; i == len(reads) {
 						i = 0
 					}
+				}
+				if ctx.Err() != nil || time.Now().After(end) {
+					break
 				}
 			}
 			checks.Add(n)
@@ -143,9 +144,6 @@ func (c Matcher) Run(ctx context.Context) (MatcherResult, error) {
 	res.ChecksPerSPerCore = float64(res.Checks) / cpu.Seconds()
 	res.NsPerCheck = float64(cpu.Nanoseconds()) / float64(res.Checks)
 	res.HitsPerMillion = float64(hits.Load()) / float64(res.Checks) * 1e6
-	if res.Checks == 0 {
-		return res, fmt.Errorf("bench matcher: no check done in %v", c.Duration)
-	}
 	return res, nil
 }
 

@@ -367,21 +367,29 @@ func BenchmarkNext(b *testing.B) {
 }
 
 func TestPlates(t *testing.T) {
-	ps := Plates(50_000, 7, 0.15)
+	cfg := network(t)
+	cfg.ListedShare, cfg.OCRConfusionShare, cfg.FuzzyShare = -1, -1, -1
+	ps := Plates(cfg, 50_000)
 	if len(ps) != 50_000 {
 		t.Fatalf("got %d plates, want 50000", len(ps))
 	}
-	seen := make(map[string]bool, len(ps))
+	listed := make(map[string]bool, len(ps))
 	for _, p := range ps {
 		if n, ok := plate.Normalize(p); !ok || n != p {
 			t.Fatalf("plate %q is not normalized (%q, %v)", p, n, ok)
 		}
-		if seen[p] {
+		if listed[p] {
 			t.Fatalf("plate %q repeats", p)
 		}
-		seen[p] = true
+		listed[p] = true
 	}
-	if again := Plates(10, 7, 0.15); !slices.Equal(again, ps[:10]) {
+	if again := Plates(cfg, 10); !slices.Equal(again, ps[:10]) {
 		t.Errorf("Plates is not deterministic: %v, then %v", ps[:10], again)
+	}
+	// Traffic without listed reads never carries one of the plates.
+	for _, r := range generate(t, cfg, 100_000, 10*time.Millisecond) {
+		if listed[r.PlateNorm] {
+			t.Fatalf("read %s carries generated plate %s", r.ReadID, r.PlateNorm)
+		}
 	}
 }

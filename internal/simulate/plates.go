@@ -141,16 +141,20 @@ func shape(norm string) string {
 	return string(b)
 }
 
-// Plates returns n distinct normalized plates of vehicles outside the
-// population a Generator with this seed draws from (vehicle indices from
-// population on), with the given foreign share: hotlists of any size whose
-// plates look like the traffic's. Passed as Config.Listed, they are the
-// plates the generator reads right, misreads and garbles.
-func Plates(n int, seed uint64, foreignShare float64) []string {
+// Plates returns n distinct normalized plates that look like the traffic
+// of cfg (its seed and foreign share) but that none of the vehicles its
+// Generator draws carries: a hotlist of any size whose plates the traffic
+// reads only through Config.Listed (right, confused or garbled), so that
+// every other read is a miss for an exact list.
+func Plates(cfg Config, n int) []string {
+	cfg.applyDefaults()
+	seen := make(map[string]struct{}, population+n)
+	for i := range uint64(population) {
+		seen[makeVehicle(splitmix64(cfg.Seed^splitmix64(i)), cfg.ForeignShare).norm] = struct{}{}
+	}
 	out := make([]string, 0, n)
-	seen := make(map[string]struct{}, n)
 	for i := uint64(population); len(out) < n; i++ {
-		v := makeVehicle(splitmix64(seed^splitmix64(i)), foreignShare)
+		v := makeVehicle(splitmix64(cfg.Seed^splitmix64(i)), cfg.ForeignShare)
 		if _, dup := seen[v.norm]; !dup {
 			seen[v.norm] = struct{}{}
 			out = append(out, v.norm)
