@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"time"
@@ -45,6 +47,10 @@ type E2E struct {
 	// Dir holds the store; empty: a temporary directory, removed after.
 	Dir    string
 	Logger *slog.Logger
+	// CPUProfile, when set, receives a CPU profile (runtime/pprof) of the
+	// measured window only: from the pipeline's start to its stop, without
+	// the reads' generation and production before it.
+	CPUProfile io.Writer
 }
 
 // Result is what one run measured.
@@ -136,6 +142,12 @@ func (c E2E) Run(ctx context.Context) (Result, error) {
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	if c.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(c.CPUProfile); err != nil {
+			return Result{}, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cpu0, _ := usage()
 	start := time.Now()
 	done := make(chan error, 1)
@@ -178,6 +190,9 @@ func (c E2E) Run(ctx context.Context) (Result, error) {
 	}
 	elapsed := time.Since(start)
 	cpu1, rss := usage()
+	if c.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	res := Result{
 		Reads: c.Reads, Rate: c.Rate, Seconds: elapsed.Seconds(),
 		ReadsPerS:      float64(c.Reads) / elapsed.Seconds(),

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,10 +55,7 @@ as it can; with --rate they are offered at that rate while it runs.`,
 					return err
 				}
 				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+				w.CPUProfile = f
 			}
 			res, err := w.Run(cmd.Context())
 			if err != nil {
@@ -87,7 +83,7 @@ as it can; with --rate they are offered at that rate while it runs.`,
 	f.StringSliceVar(&brokers, "brokers", nil, "an external cluster (default: the embedded broker, in this process)")
 	f.StringVar(&w.Dir, "dir", "", "directory for the store (default: a temporary one, removed)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run (go tool pprof)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the pipeline's run, after the reads are produced (go tool pprof)")
 	cmd.AddCommand(e2e, newBenchMatcherCmd(g))
 	return cmd
 }
