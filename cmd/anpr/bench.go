@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -62,9 +63,7 @@ as it can; with --rate they are offered at that rate while it runs.`,
 				return err
 			}
 			if asJSON {
-				b, _ := json.Marshal(res)
-				fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
-				return nil
+				return printJSON(cmd.OutOrStdout(), res)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "reads %d (offered %.0f/s; 0 = saturation) in %.2f s\n"+
 				"  throughput        %.0f reads/s\n  cpu               %.2f s per million reads\n"+
@@ -123,9 +122,7 @@ load's wall and CPU time, the heap per entry, and checks per second of wall time
 				return err
 			}
 			if asJSON {
-				b, _ := json.Marshal(res)
-				fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
-				return nil
+				return printJSON(cmd.OutOrStdout(), res)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "entries %d, mode %s\n"+
 				"  load              %.2f s (%.2f CPU-s), %.1f bytes per entry\n"+
@@ -146,4 +143,15 @@ load's wall and CPU time, the heap per entry, and checks per second of wall time
 	f.IntVar(&w.Workers, "workers", 0, "goroutines matching at once (default GOMAXPROCS)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
+}
+
+// printJSON writes v as one line of JSON, as `anpr bench ... --json` prints
+// its result.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
 }
