@@ -53,7 +53,7 @@ redis-server --bind 127.0.0.1 --port "$REDISPORT" --save '' --appendonly no --da
 for _ in $(seq 50); do redis-cli -p "$REDISPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
 go build -o bin/anpr ./cmd/anpr
-(cd bench/baseline && go build -o ../../bin/baseline .)
+(cd bench/baseline && go vet . && go test . >/dev/null && go build -o ../../bin/baseline .)
 pg="host=127.0.0.1 port=$PGPORT user=anpr dbname=postgres"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 ./bin/baseline run --mode naive --reads "$NAIVE_READS" --workers "$WORKERS" --redis "127.0.0.1:$REDISPORT" --postgres "$pg" --json 2>"$tmp/naive.log" | tee "$tmp/naive.json"
