@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: run build test test-short bench bench-e2e crash fuzz lint clean
+.PHONY: run build test test-short bench bench-e2e bench-baseline crash fuzz lint clean
 
 run: build ## embedded broker + sample network + simulated traffic + API on :8080
 	./$(BIN) dev
@@ -25,6 +25,9 @@ bench: ## Go benchmarks of the hot paths (figures in README)
 bench-e2e: build ## the whole pipeline on realistic traffic: saturation, then latency at 50 k reads/s
 	./$(BIN) bench e2e --reads 1000000
 	./$(BIN) bench e2e --reads 1000000 --rate 50000
+
+bench-baseline: ## against Redis + PostgreSQL (naive, tuned) on the same reads; installs them if missing
+	bash bench/baseline/run.sh
 
 crash: ## SIGKILL the engine 50 times while it works; nothing lost, nothing doubled
 	ANPR_CRASH_KILLS=50 ANPR_CRASH_READS=200000 $(GO) test -run '^TestCrash$$' -timeout 60m -v ./cmd/anpr/

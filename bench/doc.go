@@ -8,4 +8,8 @@
 // store with fsync, hits and violations produced, offsets committed) and
 // reports throughput, CPU per million reads, read→hit latency, peak RSS and
 // bytes per passage on disk.
+//
+// Matcher loads a generated list of any size and mode and matches the same
+// kind of traffic against it with MatchBatch, as the engine does, reporting
+// checks per core (process CPU time), heap per entry and load time.
 package bench

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"time"
@@ -45,6 +47,10 @@ type E2E struct {
 	// Dir holds the store; empty: a temporary directory, removed after.
 	Dir    string
 	Logger *slog.Logger
+	// CPUProfile, when set, receives a CPU profile (runtime/pprof) of the
+	// measured window only: from the pipeline's start to its stop, without
+	// the reads' generation and production before it.
+	CPUProfile io.Writer
 }
 
 // Result is what one run measured.
@@ -124,27 +130,8 @@ func (c E2E) Run(ctx context.Context) (Result, error) {
 	defer w.Close()
 
 	if c.Rate <= 0 {
-		// Send everything first, as traffic of 500 reads per second whose
-		// capture times end now: vehicles cross sections (minutes) many
-		// times within the run, so section control decides as it would live.
-		span := time.Duration(float64(c.Reads) / 500 * float64(time.Second))
-		now := time.Now().Add(-span)
-		step := span / time.Duration(c.Reads)
-		var batch []kafka.Message
-		for sent := 0; sent < c.Reads; now = now.Add(step) {
-			for _, r := range g.Next(now) {
-				if sent == c.Reads {
-					break
-				}
-				batch = append(batch, simulate.Message(&r))
-				sent++
-			}
-			if len(batch) >= 5000 || sent == c.Reads {
-				if err := w.WriteMessages(ctx, batch...); err != nil {
-					return Result{}, fmt.Errorf("produce reads: %w", err)
-				}
-				batch = batch[:0]
-			}
+		if err := ProduceReads(ctx, g, w, c.Reads); err != nil {
+			return Result{}, err
 		}
 		log.Info("reads produced", "reads", c.Reads)
 	}
@@ -155,6 +142,12 @@ func (c E2E) Run(ctx context.Context) (Result, error) {
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	if c.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(c.CPUProfile); err != nil {
+			return Result{}, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cpu0, _ := usage()
 	start := time.Now()
 	done := make(chan error, 1)
@@ -197,6 +190,9 @@ func (c E2E) Run(ctx context.Context) (Result, error) {
 	}
 	elapsed := time.Since(start)
 	cpu1, rss := usage()
+	if c.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	res := Result{
 		Reads: c.Reads, Rate: c.Rate, Seconds: elapsed.Seconds(),
 		ReadsPerS:      float64(c.Reads) / elapsed.Seconds(),
@@ -222,11 +218,42 @@ func (c E2E) Run(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
+// MessageWriter is where reads are produced (a kafka-go writer).
+type MessageWriter interface {
+	WriteMessages(context.Context, ...kafka.Message) error
+}
+
+// ProduceReads sends n reads of g to w, all at once, as traffic of 500
+// reads per second whose capture times end now: vehicles cross sections
+// (minutes) many times within the run, so section control decides as it
+// would live. The same generator settings give the same reads, so
+// workloads that call it compare on the same traffic.
+func ProduceReads(ctx context.Context, g *simulate.Generator, w MessageWriter, n int) error {
+	span := time.Duration(float64(n) / 500 * float64(time.Second))
+	now := time.Now().Add(-span)
+	step := span / time.Duration(n)
+	var batch []kafka.Message
+	for sent := 0; sent < n; now = now.Add(step) {
+		for _, r := range g.Next(now) {
+			if sent == n {
+				break
+			}
+			batch = append(batch, simulate.Message(&r))
+			sent++
+		}
+		if len(batch) >= 5000 || sent == n {
+			if err := w.WriteMessages(ctx, batch...); err != nil {
+				return fmt.Errorf("produce reads: %w", err)
+			}
+			batch = batch[:0]
+		}
+	}
+	return nil
+}
+
 // offer sends c.Reads reads at c.Rate per second, in ticks of 5 ms, each
 // read's image_ref carrying its send time.
-func (c E2E) offer(ctx context.Context, g *simulate.Generator, w interface {
-	WriteMessages(context.Context, ...kafka.Message) error
-}) error {
+func (c E2E) offer(ctx context.Context, g *simulate.Generator, w MessageWriter) error {
 	const tick = 5 * time.Millisecond
 	start := time.Now()
 	sent := 0

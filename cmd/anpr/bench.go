@@ -3,13 +3,16 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
-	"runtime/pprof"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/anpr/anpr/bench"
 	"github.com/anpr/anpr/internal/config"
+	"github.com/anpr/anpr/internal/simulate"
+	"github.com/anpr/anpr/matcher"
 )
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
@@ -42,7 +45,7 @@ as it can; with --rate they are offered at that rate while it runs.`,
 			if w.Engine, err = engineConfig(c); err != nil {
 				return err
 			}
-			if w.Traffic, err = simulation(c, 1); err != nil {
+			if w.Traffic, err = simulate.FromConfig(c, 1); err != nil {
 				return err
 			}
 			w.Brokers = brokers
@@ -53,19 +56,14 @@ as it can; with --rate they are offered at that rate while it runs.`,
 					return err
 				}
 				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+				w.CPUProfile = f
 			}
 			res, err := w.Run(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				b, _ := json.Marshal(res)
-				fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
-				return nil
+				return printJSON(cmd.OutOrStdout(), res)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "reads %d (offered %.0f/s; 0 = saturation) in %.2f s\n"+
 				"  throughput        %.0f reads/s\n  cpu               %.2f s per million reads\n"+
@@ -84,7 +82,76 @@ as it can; with --rate they are offered at that rate while it runs.`,
 	f.StringSliceVar(&brokers, "brokers", nil, "an external cluster (default: the embedded broker, in this process)")
 	f.StringVar(&w.Dir, "dir", "", "directory for the store (default: a temporary one, removed)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run (go tool pprof)")
-	cmd.AddCommand(e2e)
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the pipeline's run, after the reads are produced (go tool pprof)")
+	cmd.AddCommand(e2e, newBenchMatcherCmd(g))
 	return cmd
+}
+
+func newBenchMatcherCmd(g *globalFlags) *cobra.Command {
+	var (
+		path   string
+		w      bench.Matcher
+		mode   string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "matcher",
+		Short: "Hotlist matching alone: checks per second per core, memory per entry, load time",
+		Long: `Load --entries generated plates (every field set) into one list of --mode, then match
+realistic reads of the configured network against it with MatchBatch, as the engine does: mostly
+unlisted plates, a share of listed ones read right, OCR-confused and one edit away. Reports the
+load's wall and CPU time, the heap per entry, and checks per second of wall time and per core
+(process CPU time, the steadier figure on a shared machine).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch w.Mode = matcher.Mode(mode); w.Mode {
+			case matcher.Exact, matcher.OCR, matcher.Fuzzy:
+			default:
+				return cmd.FlagErrorFunc()(cmd, fmt.Errorf("--mode %q: want exact, ocr or fuzzy", mode))
+			}
+			c, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			if w.Traffic, err = simulate.FromConfig(c, 1); err != nil {
+				return err
+			}
+			g.logger().Info("bench matcher: building the list", "entries", w.Entries, "mode", mode)
+			res, err := w.Run(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "entries %d, mode %s\n"+
+				"  load              %.2f s (%.2f CPU-s), %.1f bytes per entry\n"+
+				"  checks            %d in %.2f s on %d workers\n"+
+				"  throughput        %.0f checks/s, %.0f checks/s/core (%.0f CPU-ns per check)\n"+
+				"  hits              %.0f per million checks\n",
+				res.Entries, res.Mode, res.LoadS, res.LoadCPUS, res.BytesPerEntry,
+				res.Checks, res.Seconds, res.Workers, res.ChecksPerS, res.ChecksPerSPerCore, res.NsPerCheck,
+				res.HitsPerMillion)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&path, "config", "testdata/anpr.yaml", "configuration: the network the reads come from")
+	f.IntVar(&w.Entries, "entries", 1_000_000, "entries on the list")
+	f.StringVar(&mode, "mode", "exact", "list mode: exact, ocr or fuzzy")
+	f.DurationVar(&w.Duration, "duration", 3*time.Second, "how long to match")
+	f.IntVar(&w.Workers, "workers", 0, "goroutines matching at once (default GOMAXPROCS)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+// printJSON writes v as one line of JSON, as `anpr bench ... --json` prints
+// its result.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
 }

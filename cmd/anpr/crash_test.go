@@ -238,7 +238,7 @@ func waitTCP(t *testing.T, addr string) {
 // of the valid reads.
 func produceTraffic(t *testing.T, c *config.Config, addr string, n int) map[string]plate.Read {
 	t.Helper()
-	sc, err := simulation(c, 1)
+	sc, err := simulate.FromConfig(c, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

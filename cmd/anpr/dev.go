@@ -21,7 +21,6 @@ import (
 	"github.com/anpr/anpr/internal/config"
 	"github.com/anpr/anpr/internal/kclient"
 	"github.com/anpr/anpr/internal/simulate"
-	"github.com/anpr/anpr/matcher"
 )
 
 type devFlags struct {
@@ -109,7 +108,7 @@ func runDev(ctx context.Context, log *slog.Logger, f devFlags) error {
 		if f.rate <= 0 {
 			return
 		}
-		sc, err := simulation(c, f.rate)
+		sc, err := simulate.FromConfig(c, f.rate)
 		if err != nil {
 			log.Error("simulator not started", "err", err)
 			return
@@ -160,30 +159,4 @@ func devTokens(c *config.Config) ([][2]string, error) {
 		out = append(out, [2]string{role, tok})
 	}
 	return out, nil
-}
-
-// simulation builds simulator settings for the network and hotlists of c.
-func simulation(c *config.Config, rate float64) (simulate.Config, error) {
-	sc := simulate.Config{Cameras: c.Cameras(), Rate: rate}
-	for _, s := range c.Sections {
-		sc.Sections = append(sc.Sections, simulate.Section{ID: s.ID, Entry: s.Entry, Exit: s.Exit, LengthM: s.LengthM, LimitKmh: s.LimitKmh})
-	}
-	for _, h := range c.Hotlists {
-		if h.File == "" {
-			continue
-		}
-		f, err := os.Open(h.File)
-		if err != nil {
-			return sc, err
-		}
-		entries, _, err := matcher.ReadCSV(f)
-		f.Close()
-		if err != nil {
-			return sc, fmt.Errorf("hotlist %q: %w", h.File, err)
-		}
-		for _, e := range entries {
-			sc.Listed = append(sc.Listed, e.Plate)
-		}
-	}
-	return sc, nil
 }

@@ -215,6 +215,44 @@ func TestBenchE2E(t *testing.T) {
 	}
 }
 
+// TestBenchMatcher runs a small `anpr bench matcher --json` in each mode:
+// the figures are filled in, and each mode catches more of the traffic's
+// misread listed plates than the one before (ocr: the OCR confusions too,
+// fuzzy: the plates one edit away too).
+func TestBenchMatcher(t *testing.T) {
+	var prev float64
+	for _, mode := range []string{"exact", "ocr", "fuzzy"} {
+		b, err := stdout(t, func() error {
+			return Run(context.Background(), []string{"bench", "matcher", "--log-level", "warn", "--config", "../../testdata/anpr.yaml",
+				"--entries", "2000", "--mode", mode, "--duration", "100ms", "--json"})
+		})
+		if err != nil {
+			t.Fatalf("bench matcher --mode %s: %v", mode, err)
+		}
+		var res struct {
+			Entries  int     `json:"entries"`
+			Checks   int64   `json:"checks"`
+			PerCore  float64 `json:"checks_per_s_per_core"`
+			Ns       float64 `json:"cpu_ns_per_check"`
+			Bytes    float64 `json:"bytes_per_entry"`
+			HitsPerM float64 `json:"hits_per_million_checks"`
+		}
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatalf("bench matcher output %q: %v", b, err)
+		}
+		if res.Entries != 2000 || res.Checks <= 0 || res.PerCore <= 0 || res.Ns <= 0 || res.Bytes <= 0 {
+			t.Errorf("bench matcher --mode %s: %+v", mode, res)
+		}
+		if res.HitsPerM <= prev {
+			t.Errorf("bench matcher --mode %s: %.0f hits per million checks, want more than the previous mode's %.0f", mode, res.HitsPerM, prev)
+		}
+		prev = res.HitsPerM
+	}
+	if err := Run(context.Background(), []string{"bench", "matcher", "--mode", "nearly"}); !errors.Is(err, errUsage) {
+		t.Errorf("bench matcher --mode nearly: %v, want a usage error", err)
+	}
+}
+
 // stdout runs fn with os.Stdout sent to a file and returns what it wrote.
 func stdout(t *testing.T, fn func() error) ([]byte, error) {
 	t.Helper()

@@ -35,7 +35,7 @@ func newSimulateCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sc, err := simulation(c, rate)
+			sc, err := simulate.FromConfig(c, rate)
 			if err != nil {
 				return err
 			}

@@ -365,3 +365,31 @@ func BenchmarkNext(b *testing.B) {
 	}
 	b.ReportMetric(float64(reads)/b.Elapsed().Seconds(), "reads/s")
 }
+
+func TestPlates(t *testing.T) {
+	cfg := network(t)
+	cfg.ListedShare, cfg.OCRConfusionShare, cfg.FuzzyShare = -1, -1, -1
+	ps := Plates(cfg, 50_000)
+	if len(ps) != 50_000 {
+		t.Fatalf("got %d plates, want 50000", len(ps))
+	}
+	listed := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		if n, ok := plate.Normalize(p); !ok || n != p {
+			t.Fatalf("plate %q is not normalized (%q, %v)", p, n, ok)
+		}
+		if listed[p] {
+			t.Fatalf("plate %q repeats", p)
+		}
+		listed[p] = true
+	}
+	if again := Plates(cfg, 10); !slices.Equal(again, ps[:10]) {
+		t.Errorf("Plates is not deterministic: %v, then %v", ps[:10], again)
+	}
+	// Traffic without listed reads never carries one of the plates.
+	for _, r := range generate(t, cfg, 100_000, 10*time.Millisecond) {
+		if listed[r.PlateNorm] {
+			t.Fatalf("read %s carries generated plate %s", r.ReadID, r.PlateNorm)
+		}
+	}
+}

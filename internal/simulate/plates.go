@@ -140,3 +140,25 @@ func shape(norm string) string {
 	}
 	return string(b)
 }
+
+// Plates returns n distinct normalized plates that look like the traffic
+// of cfg (its seed and foreign share) but that none of the vehicles its
+// Generator draws carries: a hotlist of any size whose plates the traffic
+// reads only through Config.Listed (right, confused or garbled), so that
+// every other read is a miss for an exact list.
+func Plates(cfg Config, n int) []string {
+	cfg.applyDefaults()
+	seen := make(map[string]struct{}, population+n)
+	for i := range uint64(population) {
+		seen[makeVehicle(splitmix64(cfg.Seed^splitmix64(i)), cfg.ForeignShare).norm] = struct{}{}
+	}
+	out := make([]string, 0, n)
+	for i := uint64(population); len(out) < n; i++ {
+		v := makeVehicle(splitmix64(cfg.Seed^splitmix64(i)), cfg.ForeignShare)
+		if _, dup := seen[v.norm]; !dup {
+			seen[v.norm] = struct{}{}
+			out = append(out, v.norm)
+		}
+	}
+	return out
+}
