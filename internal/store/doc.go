@@ -55,7 +55,7 @@
 //
 // Write drops reads past retention and repeats of a read within the batch,
 // then writes the rest with their hits in one Badger transaction (split above
-// ~1 MiB or 4096 entries, the hits going with the last reads). Passages are
+// ~2 MiB or 2730 reads, the hits going with the last reads). Passages are
 // blind sets. Each hit id is looked up in the transaction; Badger's conflict
 // detection makes a concurrent Write that stored one of them first fail ours
 // with ErrConflict, and the transaction is retried. Sequences are assigned

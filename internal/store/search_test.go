@@ -1,0 +1,248 @@
+package store
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/anpr/anpr/plate"
+)
+
+// known fills s with n passages of 40 plates at 6 cameras over 3 days (in
+// batches, out of time order, some plates OCR look-alikes of others) and
+// returns them.
+func known(t *testing.T, s *Store, n int) []plate.Read {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := now().Add(-72 * time.Hour).Truncate(time.Hour)
+	plates := []string{"1ABC234", "1A8C234", "1ABD234", "2XYZ999", "1ABC23", "ABC1", "1OOO111"}
+	for i := len(plates); i < 40; i++ {
+		plates = append(plates, fmt.Sprintf("%d%c%c%c%03d", i%9, 'A'+rune(i%26), 'A'+rune(i*7%26), 'K'+rune(i%5), i*31%1000))
+	}
+	var all []plate.Read
+	for i := range n {
+		r := read(plates[rng.IntN(len(plates))], base.Add(time.Duration(rng.Int64N(int64(72*time.Hour)))).Truncate(time.Millisecond), i)
+		r.CameraID = fmt.Sprintf("CAM-%d", rng.IntN(6))
+		all = append(all, r)
+	}
+	for b := range slices.Chunk(all, 500) {
+		write(t, s, &Batch{Reads: b})
+	}
+	return all
+}
+
+// order sorts reads as multi-plate queries answer: time, plate, read id hash.
+func order(rs []plate.Read) {
+	slices.SortFunc(rs, func(a, b plate.Read) int {
+		ka, kb := appendPassageKey(nil, &a), appendPassageKey(nil, &b)
+		return cmp.Or(a.TS.Compare(b.TS), cmp.Compare(a.PlateNorm, b.PlateNorm), cmp.Compare(string(ka), string(kb)))
+	})
+}
+
+// pages follows the cursors of q with page size limit and returns all.
+func pages(t *testing.T, limit int, q func(after string) ([]plate.Read, string, error)) []plate.Read {
+	t.Helper()
+	var all []plate.Read
+	after := ""
+	for range 10000 {
+		got, next, err := q(after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > limit || next != "" && len(got) != limit {
+			t.Fatalf("page of %d with next %q, limit %d", len(got), next, limit)
+		}
+		all = append(all, got...)
+		if next == "" {
+			return all
+		}
+		after = next
+	}
+	t.Fatal("cursors never end")
+	return nil
+}
+
+func TestCameraPassages(t *testing.T) {
+	s := open(t, Options{})
+	all := known(t, s, 3000)
+	from := now().Add(-60 * time.Hour).Truncate(time.Minute).Add(17 * time.Second)
+	to := from.Add(26*time.Hour + 13*time.Minute)
+	var want []plate.Read
+	for _, r := range all {
+		if r.CameraID == "CAM-3" && !r.TS.Before(from) && r.TS.Before(to) {
+			want = append(want, r)
+		}
+	}
+	order(want)
+	if len(want) < 100 {
+		t.Fatalf("only %d passages in the window: test data too thin", len(want))
+	}
+	for _, limit := range []int{7, 100, 5000} {
+		got := pages(t, limit, func(after string) ([]plate.Read, string, error) {
+			return s.CameraPassages(CameraQuery{Camera: "CAM-3", From: from, To: to, After: after, Limit: limit})
+		})
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("limit %d: got %d passages, want %d in order", limit, len(got), len(want))
+		}
+	}
+	if got, _, err := s.CameraPassages(CameraQuery{Camera: "CAM-9", From: from, To: to}); err != nil || len(got) != 0 {
+		t.Errorf("unknown camera: %d passages, %v", len(got), err)
+	}
+}
+
+func TestPatternPassages(t *testing.T) {
+	s := open(t, Options{})
+	all := known(t, s, 3000)
+	from := now().Add(-50 * time.Hour)
+	to := now().Add(-3 * time.Hour)
+	tests := []struct {
+		pattern string
+		ocr     bool
+		plates  []string // the plates whose passages in the window are wanted
+	}{
+		{"1-ABC-234", false, []string{"1ABC234"}},
+		{"1ABC234", true, []string{"1ABC234", "1A8C234"}},
+		{"1AB?234", false, []string{"1ABC234", "1ABD234"}},
+		{"1AB*", false, []string{"1ABC234", "1ABD234", "1ABC23"}},
+		{"*ABC*", false, []string{"1ABC234", "1ABC23", "ABC1"}},
+		{"1ooo111", true, []string{"1OOO111"}},
+		{"*O0D*", true, []string{"1OOO111"}},
+		{"ZZZ*", false, nil},
+	}
+	for _, tt := range tests {
+		pat, err := CompilePattern(tt.pattern)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.pattern, err)
+		}
+		var want []plate.Read
+		for _, r := range all {
+			if slices.Contains(tt.plates, r.PlateNorm) && !r.TS.Before(from) && r.TS.Before(to) {
+				want = append(want, r)
+			}
+		}
+		order(want)
+		for _, limit := range []int{9, 1000} {
+			got := pages(t, limit, func(after string) ([]plate.Read, string, error) {
+				return s.PatternPassages(PatternQuery{Pattern: pat, OCR: tt.ocr, From: from, To: to, After: after, Limit: limit})
+			})
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s ocr=%t limit %d: got %d passages, want %d in order", tt.pattern, tt.ocr, limit, len(got), len(want))
+			}
+		}
+	}
+}
+
+func TestCompilePattern(t *testing.T) {
+	for _, p := range []string{"*", "?", "1A?B*", "12", "--", "A*B*C", "1234567890123456789012345"} {
+		if _, err := CompilePattern(p); !errors.Is(err, ErrPattern) {
+			t.Errorf("CompilePattern(%q) = %v, want ErrPattern", p, err)
+		}
+	}
+	for _, tt := range []struct {
+		pattern, plate string
+		ocr, want      bool
+	}{
+		{"1AB?23*", "1ABC234", false, true},
+		{"1AB?23*", "1ABC23", false, true},
+		{"1AB?23*", "1AB23", false, false},
+		{"*234", "1ABC234", false, true},
+		{"*BC2*34", "1ABC234", false, true},
+		{"1A8*", "1ABC234", false, false},
+		{"1A8*", "1ABC234", true, true},
+		{"ABC", "ABCD", false, false},
+	} {
+		p, err := CompilePattern(tt.pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Match(tt.plate, tt.ocr); got != tt.want {
+			t.Errorf("%q.Match(%q, ocr=%t) = %t, want %t", tt.pattern, tt.plate, tt.ocr, got, tt.want)
+		}
+	}
+}
+
+func TestSearchBadCursor(t *testing.T) {
+	s := open(t, Options{})
+	known(t, s, 500)
+	_, next, err := s.CameraPassages(CameraQuery{Camera: "CAM-1", Limit: 2})
+	if err != nil || next == "" {
+		t.Fatalf("first page: next %q, %v", next, err)
+	}
+	pat, _ := CompilePattern("1AB*")
+	for _, c := range []string{"x", "AAAA", next[:len(next)-2], next + "A", "!!!"} {
+		if _, _, err := s.CameraPassages(CameraQuery{Camera: "CAM-1", After: c}); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("camera cursor %q: %v, want ErrBadCursor", c, err)
+		}
+	}
+	// A cursor of another query is refused too.
+	for _, q := range []func() error{
+		func() error { _, _, err := s.CameraPassages(CameraQuery{Camera: "CAM-2", After: next}); return err },
+		func() error { _, _, err := s.PatternPassages(PatternQuery{Pattern: pat, After: next}); return err },
+	} {
+		if err := q(); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("cursor of another query: %v, want ErrBadCursor", err)
+		}
+	}
+}
+
+func TestWindow(t *testing.T) {
+	s := open(t, Options{})
+	all := known(t, s, 2000)
+	from := now().Add(-40 * time.Hour).Add(123 * time.Millisecond)
+	to := from.Add(7*time.Hour + 5*time.Second)
+	var want []plate.Read
+	for _, r := range all {
+		if !r.TS.Before(from) && r.TS.Before(to) {
+			want = append(want, r)
+		}
+	}
+	slices.SortStableFunc(want, func(a, b plate.Read) int {
+		ka, kb := appendPassageKey(nil, &a), appendPassageKey(nil, &b)
+		return cmp.Or(a.TS.Compare(b.TS), cmp.Compare(a.PlateNorm, b.PlateNorm), cmp.Compare(a.CameraID, b.CameraID), cmp.Compare(string(ka), string(kb)))
+	})
+	var got []plate.Read
+	if err := s.Window(from, to, func(r plate.Read) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Window: got %d passages, want %d in capture-time order", len(got), len(want))
+	}
+}
+
+// TestPatternIndexAcrossDays: the day filter starts empty, so a store
+// reopened writes the trigram keys again, and a plate first seen on a later
+// day is indexed for that day too.
+func TestPatternIndexAcrossDays(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Options{Dir: dir})
+	d0 := now().Add(-48 * time.Hour)
+	write(t, s, &Batch{Reads: []plate.Read{read("1XYZ123", d0, 1), read("1XYZ123", d0.Add(time.Minute), 2)}})
+	write(t, s, &Batch{Reads: []plate.Read{read("1XYZ123", d0.Add(24*time.Hour), 3)}})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, Options{Dir: dir})
+	write(t, s, &Batch{Reads: []plate.Read{read("1XYZ123", d0.Add(25*time.Hour), 4)}})
+	pat, _ := CompilePattern("*XYZ*")
+	for _, day := range []time.Time{d0, d0.Add(24 * time.Hour)} {
+		from := day.Truncate(24 * time.Hour)
+		got, _, err := s.PatternPassages(PatternQuery{Pattern: pat, From: from, To: from.Add(24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want int
+		for _, ts := range []time.Time{d0, d0.Add(time.Minute), d0.Add(24 * time.Hour), d0.Add(25 * time.Hour)} {
+			if !ts.Before(from) && ts.Before(from.Add(24*time.Hour)) {
+				want++
+			}
+		}
+		if len(got) != want {
+			t.Errorf("day %s: %d passages, want %d", from.Format(time.DateOnly), len(got), want)
+		}
+	}
+}
