@@ -246,3 +246,61 @@ func TestPatternIndexAcrossDays(t *testing.T) {
 		}
 	}
 }
+
+// TestCoTravel plants a convoy (the target and a follower 10–40 s behind at
+// five cameras, a third plate near the target at two of them) among random
+// traffic of many plates.
+func TestCoTravel(t *testing.T) {
+	s := open(t, Options{})
+	rng := rand.New(rand.NewPCG(3, 4))
+	base := now().Add(-30 * time.Hour)
+	var reads []plate.Read
+	for i := range 6000 {
+		r := read(fmt.Sprintf("9R%05d", rng.IntN(50000)), base.Add(time.Duration(rng.Int64N(int64(24*time.Hour)))).Truncate(time.Millisecond), i)
+		r.CameraID = fmt.Sprintf("CAM-%d", rng.IntN(8))
+		reads = append(reads, r)
+	}
+	at := func(norm string, cam int, ts time.Time, n int) {
+		r := read(norm, ts, n)
+		r.CameraID = fmt.Sprintf("CAM-%d", cam)
+		reads = append(reads, r)
+	}
+	for i, cam := range []int{0, 2, 3, 5, 7} {
+		ts := base.Add(time.Duration(2+i*3) * time.Hour)
+		at("1TGT001", cam, ts, 100000+i)
+		at("1FOL002", cam, ts.Add(time.Duration(10+i*7)*time.Second), 100100+i)
+		if cam == 2 || cam == 5 {
+			at("1NBR003", cam, ts.Add(-45*time.Second), 100200+i)
+		}
+		at("1FAR004", cam, ts.Add(3*time.Minute), 100300+i) // outside the margin
+	}
+	write(t, s, &Batch{Reads: reads})
+	q := CoTravelQuery{Plate: "1TGT001", From: base, To: base.Add(25 * time.Hour), Within: time.Minute, MinCameras: 3}
+	got, err := s.CoTravel(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Targets != 5 || got.Truncated || len(got.Travellers) != 1 {
+		t.Fatalf("CoTravel: %+v, want 5 targets and the follower alone", got)
+	}
+	if f := got.Travellers[0]; f.Plate != "1FOL002" || !slices.Equal(f.Cameras, []string{"CAM-0", "CAM-2", "CAM-3", "CAM-5", "CAM-7"}) || f.Sightings != 5 {
+		t.Errorf("follower: %+v", f)
+	}
+	q.MinCameras = 2
+	got, err = s.CoTravel(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Travellers) < 2 || got.Travellers[0].Plate != "1FOL002" || got.Travellers[1].Plate != "1NBR003" {
+		t.Errorf("min 2 cameras: %+v, want the follower then the neighbour first", got.Travellers)
+	}
+	for _, tr := range got.Travellers {
+		if tr.Plate == "1FAR004" {
+			t.Errorf("a plate 3 minutes behind counted within a minute: %+v", tr)
+		}
+	}
+	q.MaxTargets = 3
+	if got, err = s.CoTravel(q); err != nil || got.Targets != 3 || !got.Truncated {
+		t.Errorf("MaxTargets 3: %+v, %v; want 3 targets, truncated", got, err)
+	}
+}
