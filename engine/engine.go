@@ -189,7 +189,7 @@ func Open(cfg Config) (*Engine, error) {
 		e.api = api.New(api.Config{
 			Listen: cfg.HTTPListen, CertFile: cfg.HTTPCertFile, KeyFile: cfg.HTTPKeyFile, Store: e.store, Gateway: e.gateway,
 			Ready: e.Ready, Gatherer: cfg.Gatherer, Auth: cfg.Auth, Audit: e.audit,
-			Sections: e.apiSections(), Hotlists: e.apiHotlists(),
+			Sections: e.apiSections(), Hotlists: e.apiHotlists(), Cameras: e.cameras,
 			Logger: cfg.Logger, Registerer: cfg.Registerer,
 		})
 		// Bind now so the address is known (and a busy port fails) before Run.
