@@ -40,6 +40,7 @@ func newRootCmd() *cobra.Command {
 		newBrokerCmd(g),
 		newSimulateCmd(g),
 		newHotlistCmd(),
+		newPassagesCmd(),
 		newBenchCmd(g),
 		newAuditCmd(),
 		newRotateKeyCmd(),
