@@ -41,6 +41,7 @@ func newRootCmd() *cobra.Command {
 		newSimulateCmd(g),
 		newHotlistCmd(),
 		newPassagesCmd(),
+		newReplayCmd(g),
 		newBenchCmd(g),
 		newAuditCmd(),
 		newRotateKeyCmd(),
