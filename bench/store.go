@@ -118,7 +118,7 @@ func (f *Fill) Run() (FillResult, error) {
 					cam := cameraName(rng.IntN(f.Cameras))
 					norm := plateName(rng.IntN(plates))
 					reads[i] = plate.Read{
-						ReadID: cam + "/" + ts.Format("20060102T150405.000Z") + "/" + strconv.Itoa(seq%8),
+						ReadID:   cam + "/" + ts.Format("20060102T150405.000Z") + "/" + strconv.Itoa(seq%8),
 						CameraID: cam, TS: ts, Plate: norm, PlateNorm: norm, Country: "BE",
 						Confidence: float64(80+rng.IntN(20)) / 100, Lane: rng.IntN(3), VehicleClass: plate.ClassCar,
 						ImageRef: "s3://anpr/" + ts.Format("2006/01/02") + "/" + strconv.Itoa(seq) + ".jpg",
