@@ -187,13 +187,20 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, c auth.Case,
 	writeError(w, err)
 }
 
-// platePath is the normalized {plate} of the path, or a 400 answered.
-func platePath(w http.ResponseWriter, r *http.Request) (string, bool) {
-	norm, ok := plate.Normalize(r.PathValue("plate"))
+// plateWindow is the normalized {plate} of the path and the window of the
+// query, or false with a 400 answered.
+func plateWindow(w http.ResponseWriter, r *http.Request) (norm string, from, to time.Time, ok bool) {
+	norm, ok = plate.Normalize(r.PathValue("plate"))
 	if !ok {
 		writeError(w, badRequest("bad_plate", "plate must have 2 to 12 letters or digits"))
+		return
 	}
-	return norm, ok
+	from, to, err := window(r, 0, "")
+	if err != nil {
+		writeError(w, err)
+		return norm, from, to, false
+	}
+	return norm, from, to, true
 }
 
 // GeoJSON types of the trajectory (RFC 7946).
@@ -219,13 +226,8 @@ type (
 // registry gives a null geometry) in time order, then the LineString
 // through the located ones, coordinates [lon, lat] from the registry.
 func (s *Server) trajectory(w http.ResponseWriter, r *http.Request) {
-	norm, ok := platePath(w, r)
+	norm, from, to, ok := plateWindow(w, r)
 	if !ok {
-		return
-	}
-	from, to, err := window(r, 0, "")
-	if err != nil {
-		writeError(w, err)
 		return
 	}
 	const action = "plates.trajectory"
@@ -291,17 +293,13 @@ func (s *Server) answerJSON(w http.ResponseWriter, r *http.Request, c auth.Case,
 
 // cotravel serves GET /api/v1/plates/{plate}/cotravel?from=&to=&within=60s&min_cameras=3&limit=.
 func (s *Server) cotravel(w http.ResponseWriter, r *http.Request) {
-	norm, ok := platePath(w, r)
+	norm, from, to, ok := plateWindow(w, r)
 	if !ok {
-		return
-	}
-	from, to, err := window(r, 0, "")
-	if err != nil {
-		writeError(w, err)
 		return
 	}
 	q := r.URL.Query()
 	within := time.Minute
+	var err error
 	if v := q.Get("within"); v != "" {
 		if within, err = time.ParseDuration(v); err != nil || within < time.Second || within > maxWithin {
 			writeError(w, badRequest("bad_within", "within must be a duration from 1s to 10m, like 60s"))

@@ -77,6 +77,23 @@ func parsePosition(query, c string) (position, error) {
 	return p, nil
 }
 
+// resume parses the cursor of query ident (nil: none) and returns the key
+// times a scan of [from, to) after it starts and ends at.
+func resume(ident, cursor string, from, to time.Time) (after *position, start, end []byte, err error) {
+	start, end = appendTS(nil, from), appendTS(nil, to)
+	if cursor == "" {
+		return nil, start, end, nil
+	}
+	p, err := parsePosition(ident, cursor)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if bytes.Compare(p.ts, start) > 0 {
+		start = p.ts
+	}
+	return &p, start, end, nil
+}
+
 // window fills a zero From or To: the start of retention, an hour from now
 // (the latest capture time a read may have).
 func (s *Store) window(from, to time.Time) (time.Time, time.Time) {
@@ -147,19 +164,10 @@ func (s *Store) CameraPassages(q CameraQuery) ([]plate.Read, string, error) {
 	limit := cmp.Or(max(q.Limit, 0), DefaultLimit)
 	from, to := s.window(q.From, q.To)
 	ident := "C" + q.Camera
-	var after *position
-	if q.After != "" {
-		p, err := parsePosition(ident, q.After)
-		if err != nil {
-			return nil, "", err
-		}
-		after = &p
+	after, start, end, err := resume(ident, q.After, from, to)
+	if err != nil {
+		return nil, "", err
 	}
-	start := appendTS(nil, from)
-	if after != nil && bytes.Compare(after.ts, start) > 0 {
-		start = after.ts
-	}
-	end := appendTS(nil, to)
 	if err := s.acquire(); err != nil {
 		return nil, "", err
 	}
@@ -167,7 +175,7 @@ func (s *Store) CameraPassages(q CameraQuery) ([]plate.Read, string, error) {
 	var out []plate.Read
 	var last position
 	next := ""
-	err := s.db.View(func(txn *badger.Txn) error {
+	err = s.db.View(func(txn *badger.Txn) error {
 		ci := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixCamera}})
 		defer ci.Close()
 		pi := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixPassage}})
@@ -296,23 +304,14 @@ func (s *Store) PatternPassages(q PatternQuery) ([]plate.Read, string, error) {
 	limit := cmp.Or(max(q.Limit, 0), DefaultLimit)
 	from, to := s.window(q.From, q.To)
 	ident := fmt.Sprintf("G%s/%t", q.Pattern.p, q.OCR)
-	var after *position
-	if q.After != "" {
-		p, err := parsePosition(ident, q.After)
-		if err != nil {
-			return nil, "", err
-		}
-		after = &p
+	after, start, end, err := resume(ident, q.After, from, to)
+	if err != nil {
+		return nil, "", err
 	}
 	plates, err := s.PatternPlates(q.Pattern, q.OCR, from, to)
 	if err != nil {
 		return nil, "", err
 	}
-	start := appendTS(nil, from)
-	if after != nil && bytes.Compare(after.ts, start) > 0 {
-		start = after.ts
-	}
-	end := appendTS(nil, to)
 	if err := s.acquire(); err != nil {
 		return nil, "", err
 	}
