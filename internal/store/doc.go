@@ -110,8 +110,9 @@
 // noise, 6–9 cpu-µs/passage both), so there is one path.
 //
 // Lock order: closeMu (read-held by every method, write-held by Close) →
-// seqMu → notifyMu. All methods are safe for concurrent use, Close included:
-// it waits for methods in progress, and later calls return ErrClosed.
+// seqMu → notifyMu, and seqMu → dayFilter.mu (held alone otherwise). All
+// methods are safe for concurrent use, Close included: it waits for methods
+// in progress, and later calls return ErrClosed.
 //
 // # Retention
 //

@@ -84,7 +84,7 @@ func (o *Options) Validate() error {
 // All methods are safe for concurrent use, Close included.
 //
 // Lock order: closeMu (read-locked by every method, write-locked by Close)
-// before seqMu before notifyMu.
+// before seqMu before notifyMu and the day filter's lock (dayFilter.mu).
 type Store struct {
 	db        *badger.DB
 	retention time.Duration // of passages
@@ -106,7 +106,7 @@ type Store struct {
 	notifyMu sync.Mutex
 	notify   map[Log]chan struct{} // guarded by notifyMu
 
-	days *dayFilter // its own lock, taken with none of the above held
+	days *dayFilter // its own lock, last in the order (taken under seqMu after a commit)
 }
 
 // Open opens (or creates) the store in opts.Dir. It starts no goroutines of
