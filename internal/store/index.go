@@ -13,7 +13,7 @@ import (
 
 // Secondary index prefixes; the layout is described in doc.go.
 const (
-	// prefixCamera 'C' hour(4) camera 0x00 ts(8) plate_norm → empty.
+	// prefixCamera 'C' hour(4) camera 0x00 ts(8) plate_norm 0x00 h(8) → empty.
 	prefixCamera = 'C'
 	// prefixTrigram 'G' day(2) trigram(3) plate_norm → empty.
 	prefixTrigram = 'G'
@@ -62,11 +62,23 @@ func appendCameraPrefix(dst []byte, hour int64, camera string) []byte {
 	return append(dst, 0)
 }
 
-// appendCameraKey appends r's camera index key.
-func appendCameraKey(dst []byte, r *plate.Read) []byte {
+// appendCameraKey appends r's camera index key; h is the read id hash of
+// its passage key, so that the passage is one point lookup away.
+func appendCameraKey(dst []byte, r *plate.Read, h []byte) []byte {
 	dst = appendCameraPrefix(dst, hourOf(r.TS), r.CameraID)
 	dst = appendTS(dst, r.TS)
-	return append(dst, r.PlateNorm...)
+	dst = append(dst, r.PlateNorm...)
+	dst = append(dst, 0)
+	return append(dst, h...)
+}
+
+// parseCameraRest splits what follows a camera prefix: ts, plate, h.
+func parseCameraRest(rest []byte) (position, bool) {
+	if len(rest) < tsLen+plate.MinLen+1+idHashLen || rest[len(rest)-idHashLen-1] != 0 {
+		return position{}, false
+	}
+	n := len(rest) - idHashLen - 1
+	return position{ts: rest[:tsLen], plate: string(rest[tsLen:n]), h: rest[n+1:]}, true
 }
 
 // appendTrigramPrefix appends 'G' day trigram.
@@ -161,16 +173,17 @@ type plateDay struct {
 	norm string
 }
 
-// appendIndex adds the index entries of r to sc: its camera key, and its
+// appendIndex adds the index entries of r, whose passage key's read id hash
+// is h, to sc: its camera key, and its
 // trigram keys unless the day filter says they are written already (then
 // the plate-day goes to sc.indexed, for the filter after the commit).
-func (s *Store) appendIndex(sc *scratch, r *plate.Read) {
+func (s *Store) appendIndex(sc *scratch, r *plate.Read, h []byte) {
 	if !indexable(r) {
 		return
 	}
 	exp := expiresAt(r.TS, s.retention)
 	k := len(sc.buf)
-	sc.buf = appendCameraKey(sc.buf, r)
+	sc.buf = appendCameraKey(sc.buf, r, h)
 	sc.set(tail(sc.buf, k), nil, exp)
 
 	day := dayOf(r.TS)

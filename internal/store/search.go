@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -115,25 +116,21 @@ type passage struct {
 	r   plate.Read
 }
 
-// passagesAt calls fn with the passages of norm captured at the key time ts
-// (tsLen bytes) at camera (any when ""), in read id hash order. it iterates
-// over prefix 'P'.
-func passagesAt(it *badger.Iterator, norm string, ts []byte, camera string, fn func(passage) bool) error {
-	prefix := appendPlatePrefix(make([]byte, 0, maxPKeyLn), norm)
-	prefix = append(prefix, ts...)
-	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-		p, err := decodeItem(it.Item(), norm)
-		if err != nil {
-			return err
-		}
-		if camera != "" && p.r.CameraID != camera {
-			continue
-		}
-		if !fn(p) {
-			return nil
-		}
+// getPassage reads the passage at position p (a camera index entry) by one
+// point lookup in the plate index. A camera key whose passage is gone (it
+// expired a moment before) gives ok false.
+func getPassage(txn *badger.Txn, p position) (passage, bool, error) {
+	key := appendPlatePrefix(make([]byte, 0, maxPKeyLn), p.plate)
+	key = append(append(key, p.ts...), p.h...)
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return passage{}, false, nil
 	}
-	return nil
+	if err != nil {
+		return passage{}, false, err
+	}
+	ps, err := decodeItem(item, p.plate)
+	return ps, err == nil, err
 }
 
 func decodeItem(item *badger.Item, norm string) (passage, error) {
@@ -176,41 +173,34 @@ func (s *Store) CameraPassages(q CameraQuery) ([]plate.Read, string, error) {
 	var last position
 	next := ""
 	err = s.db.View(func(txn *badger.Txn) error {
-		ci := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixCamera}})
-		defer ci.Close()
-		pi := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixPassage}})
-		defer pi.Close()
-		var ferr error
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixCamera}})
+		defer it.Close()
 		for hour := hourOf(decodeTS(start)); hour <= hourOf(to.Add(-time.Millisecond)); hour++ {
 			prefix := appendCameraPrefix(nil, hour, q.Camera)
-			for ci.Seek(append(bytes.Clone(prefix), start...)); ci.ValidForPrefix(prefix); ci.Next() {
-				key := ci.Item().Key()
-				ts, norm := key[len(prefix):len(prefix)+tsLen], string(key[len(prefix)+tsLen:])
-				if bytes.Compare(ts, end) >= 0 {
+			for it.Seek(append(bytes.Clone(prefix), start...)); it.ValidForPrefix(prefix); it.Next() {
+				pos, ok := parseCameraRest(it.Item().KeyCopy(nil)[len(prefix):])
+				if !ok {
+					continue // not a key of ours
+				}
+				if bytes.Compare(pos.ts, end) >= 0 {
 					return nil
 				}
-				if after != nil && bytes.Equal(ts, after.ts) && norm < after.plate {
+				if after != nil && pos.compare(*after) <= 0 {
 					continue
 				}
-				done := false
-				ferr = passagesAt(pi, norm, bytes.Clone(ts), q.Camera, func(p passage) bool {
-					if after != nil && p.pos.compare(*after) <= 0 {
-						return true
-					}
-					if len(out) == limit {
-						next, done = last.cursor(ident), true
-						return false
-					}
-					out = append(out, p.r)
-					last = p.pos
-					return true
-				})
-				if ferr != nil {
-					return ferr
+				p, ok, err := getPassage(txn, pos)
+				if err != nil {
+					return err
 				}
-				if done {
+				if !ok {
+					continue
+				}
+				if len(out) == limit {
+					next = last.cursor(ident)
 					return nil
 				}
+				out = append(out, p.r)
+				last = p.pos
 			}
 		}
 		return nil
@@ -243,12 +233,14 @@ func (s *Store) CameraSightings(camera string, from, to time.Time, fn func(Sight
 		for hour := hourOf(from); hour <= hourOf(to.Add(-time.Millisecond)); hour++ {
 			prefix := appendCameraPrefix(nil, hour, camera)
 			for it.Seek(append(bytes.Clone(prefix), start...)); it.ValidForPrefix(prefix); it.Next() {
-				key := it.Item().Key()
-				ts := key[len(prefix) : len(prefix)+tsLen]
-				if bytes.Compare(ts, end) >= 0 {
+				pos, ok := parseCameraRest(it.Item().Key()[len(prefix):])
+				if !ok {
+					continue
+				}
+				if bytes.Compare(pos.ts, end) >= 0 {
 					return nil
 				}
-				if !fn(Sighting{Plate: string(key[len(prefix)+tsLen:]), Camera: camera, TS: decodeTS(ts)}) {
+				if !fn(Sighting{Plate: pos.plate, Camera: camera, TS: decodeTS(pos.ts)}) {
 					return nil
 				}
 			}
@@ -379,8 +371,8 @@ func (s *Store) windowHour(hour int64, start, end []byte, fn func(plate.Read) er
 	}
 	defer s.closeMu.RUnlock()
 	type entry struct {
-		ts            []byte
-		plate, camera string
+		pos    position
+		camera string
 	}
 	var hits []entry
 	var out []plate.Read
@@ -389,29 +381,29 @@ func (s *Store) windowHour(hour int64, start, end []byte, fn func(plate.Read) er
 		prefix = binary.BigEndian.AppendUint32(prefix, uint32(hour))
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		for it.Rewind(); it.Valid(); it.Next() {
-			key := it.Item().Key()
+			key := it.Item().KeyCopy(nil)
 			z := bytes.IndexByte(key[len(prefix):], 0) + len(prefix)
-			if z < len(prefix) || len(key) < z+1+tsLen {
+			if z < len(prefix) {
 				continue // not ours: a camera id cannot hold 0x00
 			}
-			ts := key[z+1 : z+1+tsLen]
-			if bytes.Compare(ts, start) < 0 || bytes.Compare(ts, end) >= 0 {
+			pos, ok := parseCameraRest(key[z+1:])
+			if !ok || bytes.Compare(pos.ts, start) < 0 || bytes.Compare(pos.ts, end) >= 0 {
 				continue
 			}
-			hits = append(hits, entry{bytes.Clone(ts), string(key[z+1+tsLen:]), string(key[len(prefix):z])})
+			hits = append(hits, entry{pos, string(key[len(prefix):z])})
 		}
 		it.Close()
 		slices.SortFunc(hits, func(a, b entry) int {
-			return cmp.Or(bytes.Compare(a.ts, b.ts), cmp.Compare(a.plate, b.plate), cmp.Compare(a.camera, b.camera))
+			return cmp.Or(bytes.Compare(a.pos.ts, b.pos.ts), cmp.Compare(a.pos.plate, b.pos.plate),
+				cmp.Compare(a.camera, b.camera), bytes.Compare(a.pos.h, b.pos.h))
 		})
-		pi := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixPassage}})
-		defer pi.Close()
 		for _, h := range hits {
-			if err := passagesAt(pi, h.plate, h.ts, h.camera, func(p passage) bool {
-				out = append(out, p.r)
-				return true
-			}); err != nil {
+			p, ok, err := getPassage(txn, h.pos)
+			if err != nil {
 				return err
+			}
+			if ok {
+				out = append(out, p.r)
 			}
 		}
 		return nil

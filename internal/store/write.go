@@ -334,7 +334,7 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) 
 		k = len(sc.buf)
 		sc.buf = appendPassageValue(sc.buf, r)
 		sc.set(key, tail(sc.buf, k), expiresAt(r.TS, s.retention))
-		s.appendIndex(sc, r)
+		s.appendIndex(sc, r, key[len(key)-idHashLen:])
 	}
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
