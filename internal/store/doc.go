@@ -144,12 +144,13 @@
 //	batch=1000/writers=2/sync=true      72 k → 133 k    17.7 → 8.3       30.8 k → 12.2 k
 //	batch=1000/writers=2/sync=false     71 k → 178 k    20.4 → 7.7       31.3 k → 12.2 k
 //
-// With the camera and trigram indexes (measured 2026-12-02, load 1.3–1.4):
+// With the camera and trigram indexes (measured 2026-12-02):
 //
 //	go test -run '^$' -bench 'Disk' -benchtime 1x ./internal/store/
-//	BenchmarkDisk/passages=1e6   63 B/passage on disk (was 48 without the
-//	    indexes), 12.1 cpu-µs/passage (was 10.8), 110 k passages/s synced,
-//	    peak RSS 532 MiB.
+//	BenchmarkDisk/passages=1e6   73 B/passage on disk (48 without the
+//	    indexes; 63 with a camera key without the read id hash), 13.0
+//	    cpu-µs/passage (was 10.8), peak RSS 648 MiB; load 8–9 (12.1
+//	    cpu-µs and 110 k passages/s synced at load 1.4, for 63 B).
 //
 // Other runs under heavier load (4) gave 70–100 k passages/s synced and 6–9
 // cpu-µs/passage. Of the 12 allocations per passage left, about 11 are
