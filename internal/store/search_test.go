@@ -304,3 +304,71 @@ func TestCoTravel(t *testing.T) {
 		t.Errorf("MaxTargets 3: %+v, %v; want 3 targets, truncated", got, err)
 	}
 }
+
+// FuzzSearchCursor: any cursor string is ErrBadCursor or a position this
+// query handed out; nothing panics.
+func FuzzSearchCursor(f *testing.F) {
+	s := open(f, Options{})
+	base := now().Add(-2 * time.Hour)
+	var reads []plate.Read
+	for i := range 20 {
+		reads = append(reads, read(plateOf(i%4), base.Add(time.Duration(i)*time.Minute), i))
+	}
+	write(f, s, &Batch{Reads: reads})
+	_, next, err := s.CameraPassages(CameraQuery{Camera: reads[0].CameraID, Limit: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, c := range []string{next, "", "AAAA", "____", next[:len(next)/2]} {
+		f.Add(c)
+	}
+	pat, _ := CompilePattern("*" + plateOf(1)[1:4] + "*")
+	f.Fuzz(func(t *testing.T, c string) {
+		for _, q := range []func() error{
+			func() error {
+				_, _, err := s.CameraPassages(CameraQuery{Camera: reads[0].CameraID, After: c})
+				return err
+			},
+			func() error { _, _, err := s.PatternPassages(PatternQuery{Pattern: pat, After: c}); return err },
+		} {
+			if err := q(); err != nil && !errors.Is(err, ErrBadCursor) {
+				t.Fatalf("cursor %q: %v", c, err)
+			}
+		}
+	})
+}
+
+// FuzzPattern: any pattern compiles or is ErrPattern; a compiled one has a
+// run of 3 fixed characters and matches a plate built from it.
+func FuzzPattern(f *testing.F) {
+	for _, p := range []string{"1AB?23*", "*", "***ABC", "?", "a-b-c", "1A8*", "Z?Z?Z"} {
+		f.Add(p, "1ABC234")
+	}
+	f.Fuzz(func(t *testing.T, p, norm string) {
+		pat, err := CompilePattern(p)
+		if err != nil {
+			if !errors.Is(err, ErrPattern) {
+				t.Fatalf("CompilePattern(%q): %v", p, err)
+			}
+			return
+		}
+		if len(pat.tri) != trigramLen {
+			t.Fatalf("%q compiled without a trigram", p)
+		}
+		// The pattern with every ? as X and every * as nothing matches.
+		var b []byte
+		for i := 0; i < len(pat.p); i++ {
+			switch c := pat.p[i]; c {
+			case '?':
+				b = append(b, 'X')
+			case '*':
+			default:
+				b = append(b, c)
+			}
+		}
+		if !pat.Match(string(b), false) || !pat.Match(string(b), true) {
+			t.Fatalf("%q does not match %q", pat.p, b)
+		}
+		pat.Match(norm, true)
+	})
+}
