@@ -3,6 +3,8 @@ package engine_test
 import (
 	"bytes"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,19 +12,25 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/anpr/anpr/engine"
 	"github.com/anpr/anpr/matcher"
 )
 
 // TestRetroHits stores passages, then adds entries to lists with a retro
 // window through the hotlist topic: the passages within the window hit
-// (kind retro) in the hit log and on the hits topic, exactly (uninsured)
-// and after the OCR mapping (stolen); one older than the window does not;
+// (kind retro) in the hit log and on the hits topic, exactly (uninsured),
+// after the OCR mapping (stolen) and one edit away (wanted); one older than the window does not;
 // adding the entry again raises nothing new.
 func TestRetroHits(t *testing.T) {
 	addr := startBroker(t)
 	cfg := testConfig(addr, t.TempDir())
 	cfg.Hotlists[0].Retro = 720 * time.Hour
 	cfg.Hotlists[1].Retro = 720 * time.Hour
+	empty := filepath.Join(t.TempDir(), "wanted.csv")
+	if err := os.WriteFile(empty, []byte("list,plate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Hotlists = append(cfg.Hotlists, engine.Hotlist{List: matcher.List{Name: "wanted", Mode: matcher.Fuzzy, MaxDistance: 1}, File: empty, Retro: 720 * time.Hour})
 	r := start(t, cfg)
 	now := time.Now()
 	reads := []kafka.Message{
@@ -31,6 +39,7 @@ func TestRetroHits(t *testing.T) {
 		msg("9RET001", readJSON("rt-3", "CAM-A", now.Add(-40*24*time.Hour), "9-RET-001", "BE")), // before the window
 		msg("9RET002", readJSON("rt-4", "CAM-B", now.Add(-5*time.Hour), "9-RET-002", "BE")),
 		msg("9RETXYZ", readJSON("rt-5", "CAM-B", now.Add(-5*time.Hour), "9-RET-XYZ", "BE")),
+		msg("9RET7Z9", readJSON("rt-6", "CAM-A", now.Add(-6*time.Hour), "9-RET-7Z9", "BE")),
 	}
 	produce(t, addr, reads...)
 	waitFor(t, 10*time.Second, "the passages stored", func() bool { return passagesOverAPI(t, r.base, reads) == len(reads) })
@@ -48,10 +57,12 @@ func TestRetroHits(t *testing.T) {
 	}
 	post("uninsured", `{"plate":"9-RET-001","country":"BE"}`)
 	post("stolen", `{"plate":"9-RET-OO2","country":"BE"}`) // O for 0: an OCR match of 9RET002
+	post("wanted", `{"plate":"9-RFT-7Z9","country":"BE"}`) // one edit from 9RET7Z9
 	want := []string{
 		matcher.HitID("rt-1", "uninsured", "9RET001"),
 		matcher.HitID("rt-2", "uninsured", "9RET001"),
 		matcher.HitID("rt-4", "stolen", "9RETOO2"),
+		matcher.HitID("rt-6", "wanted", "9RFT7Z9"),
 	}
 	slices.Sort(want)
 	waitFor(t, 10*time.Second, "the retro hits", func() bool {
