@@ -151,6 +151,9 @@
 //	    indexes; 63 with a camera key without the read id hash), 13.0
 //	    cpu-µs/passage (was 10.8), peak RSS 648 MiB; load 8–9 (12.1
 //	    cpu-µs and 110 k passages/s synced at load 1.4, for 63 B).
+//	    Without the trigram keys 69.6 B: of the 25 B the indexes add,
+//	    about 22 are the camera key (Badger's per-key version and expiry
+//	    included) and 4 the trigram keys (10 passages a plate a day here).
 //
 // Other runs under heavier load (4) gave 70–100 k passages/s synced and 6–9
 // cpu-µs/passage. Of the 12 allocations per passage left, about 11 are
