@@ -34,6 +34,9 @@ type Topics struct {
 type Hotlist struct {
 	List matcher.List
 	File string
+	// Retro, when > 0, searches the passages stored this far back when an
+	// entry is added to the list, and raises their hits (kind "retro").
+	Retro time.Duration
 }
 
 // Config is everything the engine needs; cmd/anpr builds it from the YAML
@@ -87,6 +90,7 @@ type Engine struct {
 	sections   *sections
 	violations *kclient.Writer
 	api        *api.Server
+	retro      *retro
 	m          *metrics
 	cameras    map[string]plate.Camera
 	closed     atomic.Bool
@@ -168,7 +172,8 @@ func Open(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	if cfg.Topics.Hotlists != "" {
-		hc := hotlist.Config{Kafka: cfg.Kafka, Topic: cfg.Topics.Hotlists, Lists: listNames(cfg.Hotlists),
+		e.retro = newRetro(e, cfg.Hotlists)
+		hc := hotlist.Config{Kafka: cfg.Kafka, Topic: cfg.Topics.Hotlists, Lists: listNames(cfg.Hotlists), Added: e.retro.add,
 			Logger: cfg.Logger, Registerer: cfg.Registerer}
 		if e.follower, err = hotlist.NewFollower(hc, m); err == nil {
 			hc.Registerer = nil // the follower registered the metrics
@@ -189,7 +194,7 @@ func Open(cfg Config) (*Engine, error) {
 		e.api = api.New(api.Config{
 			Listen: cfg.HTTPListen, CertFile: cfg.HTTPCertFile, KeyFile: cfg.HTTPKeyFile, Store: e.store, Gateway: e.gateway,
 			Ready: e.Ready, Gatherer: cfg.Gatherer, Auth: cfg.Auth, Audit: e.audit,
-			Sections: e.apiSections(), Hotlists: e.apiHotlists(),
+			Sections: e.apiSections(), Hotlists: e.apiHotlists(), Cameras: e.cameras,
 			Logger: cfg.Logger, Registerer: cfg.Registerer,
 		})
 		// Bind now so the address is known (and a busy port fails) before Run.
@@ -289,6 +294,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Go(func() { fail("store maintenance", e.store.Run(ctx)) })
 	if e.follower != nil {
 		wg.Go(func() { fail("hotlist feed", e.follower.Run(ctx)) })
+		wg.Go(func() { fail("retro hits", e.retro.run(ctx)) })
 	}
 	wg.Go(func() {
 		defer close(consumerDone)

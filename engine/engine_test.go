@@ -424,7 +424,7 @@ func TestEndToEnd(t *testing.T) {
 			{"/api/v1/passages?plate=1ABC234&after=AAAA", http.StatusBadRequest, "bad_cursor"},
 			{"/api/v1/passages?plate=1ABC234&from=2026-11-23T00:00:00Z&to=2026-11-22T00:00:00Z", http.StatusBadRequest, "bad_window"},
 			{"/api/v1/passages?plate=1ABC234&from=yesterday", http.StatusBadRequest, "bad_time"},
-			{"/api/v1/passages?plate=1*", http.StatusNotImplemented, "not_implemented"},
+			{"/api/v1/passages?plate=1*", http.StatusBadRequest, "bad_pattern"},
 			{"/api/v1/passages?plate=-", http.StatusBadRequest, "bad_plate"},
 			{"/api/v1/nothing", http.StatusNotFound, "not_found"},
 		} {

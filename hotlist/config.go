@@ -33,6 +33,11 @@ type Config struct {
 	// shard it touches: small batches on a large list would rebuild the
 	// index thousands of times.
 	MaxBatch int
+	// Added, when set, is called by a Follower with the entries put by the
+	// changes it applied once ready (not those of its replay at start),
+	// after they are in force in the matcher. It runs in the applier's
+	// goroutine: it must return quickly (queue the work).
+	Added func([]matcher.Entry)
 	// Logger receives warnings (never plates); nil discards.
 	Logger *slog.Logger
 	// Registerer receives the Follower's metrics; nil means no metrics.

@@ -398,6 +398,7 @@ func (f *Follower) apply(changes []matcher.Change, live []time.Time) {
 	if len(changes) == 0 {
 		return
 	}
+	ready := f.isReady.Load()
 	if err := f.m.Apply(changes); err != nil {
 		// Check rejects what the matcher would; if the two disagree, the
 		// change is lost, not the feed. Matcher errors never quote plates.
@@ -416,6 +417,15 @@ func (f *Follower) apply(changes []matcher.Change, live []time.Time) {
 		if changes[i].Delete {
 			deletes++
 		}
+	}
+	if ready && f.cfg.Added != nil && deletes < len(changes) {
+		puts := make([]matcher.Entry, 0, len(changes)-deletes)
+		for i := range changes {
+			if !changes[i].Delete {
+				puts = append(puts, changes[i].Entry)
+			}
+		}
+		f.cfg.Added(puts)
 	}
 	f.metrics.changes.WithLabelValues("put").Add(float64(len(changes) - deletes))
 	f.metrics.changes.WithLabelValues("delete").Add(float64(deletes))

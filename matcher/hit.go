@@ -9,6 +9,9 @@ import (
 	"github.com/anpr/anpr/plate"
 )
 
+// KindRetro is the Kind of a retro hit.
+const KindRetro = "retro"
+
 // Hit is a read that matched a hotlist entry (SPEC §5).
 type Hit struct {
 	ID         string     // HitID(Read.ReadID, List, Entry.Plate)
@@ -19,6 +22,9 @@ type Hit struct {
 	Distance   int  // edit distance after the OCR mapping; 0 for Exact and OCR
 	Covert     bool // the list or the entry is covert
 	DetectedAt time.Time
+	// Kind is "" for a hit of a read as it arrived, KindRetro for one found
+	// among stored passages when its entry was added (a list's retro).
+	Kind string
 
 	list *list // settings of the list that hit; nil for a Hit not made by Match
 }
@@ -72,5 +78,9 @@ func (h *Hit) AppendJSON(dst []byte) []byte {
 	dst = strconv.AppendBool(dst, h.Covert)
 	dst = append(dst, `,"detected_at":`...)
 	dst = appendTime(dst, h.DetectedAt)
+	if h.Kind != "" {
+		dst = append(dst, `,"kind":`...)
+		dst = plate.AppendJSONString(dst, h.Kind)
+	}
 	return append(dst, '}')
 }

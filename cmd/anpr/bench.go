@@ -63,7 +63,7 @@ as it can; with --rate they are offered at that rate while it runs.`,
 				return err
 			}
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), res)
+				return printResult(cmd.OutOrStdout(), res, true)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "reads %d (offered %.0f/s; 0 = saturation) in %.2f s\n"+
 				"  throughput        %.0f reads/s\n  cpu               %.2f s per million reads\n"+
@@ -83,7 +83,76 @@ as it can; with --rate they are offered at that rate while it runs.`,
 	f.StringVar(&w.Dir, "dir", "", "directory for the store (default: a temporary one, removed)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the pipeline's run, after the reads are produced (go tool pprof)")
-	cmd.AddCommand(e2e, newBenchMatcherCmd(g))
+	cmd.AddCommand(e2e, newBenchMatcherCmd(g), newBenchStoreCmd(), newBenchQueryCmd())
+	return cmd
+}
+
+// printResult prints res as one JSON object, or indented.
+func printResult(out io.Writer, res any, asJSON bool) error {
+	b, err := json.Marshal(res)
+	if !asJSON && err == nil {
+		b, err = json.MarshalIndent(res, "", "  ")
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "%s\n", b)
+	return err
+}
+
+func newBenchStoreCmd() *cobra.Command {
+	var (
+		f      bench.Fill
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "store --fill N --data-dir DIR",
+		Short: "Write N generated passages (national-feed shaped) straight into a new store, for anpr bench query",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := f.Run()
+			if err != nil {
+				return err
+			}
+			return printResult(cmd.OutOrStdout(), res, asJSON)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&f.Passages, "fill", 10_000_000, "passages to write")
+	fl.StringVar(&f.Dir, "data-dir", "", "directory of the new store (required)")
+	fl.IntVar(&f.Cameras, "cameras", 12_700, "cameras")
+	fl.IntVar(&f.PerPlate, "per-plate", 20, "mean passages per plate")
+	fl.IntVar(&f.PerDay, "per-day", 60_000_000, "passages per day of capture time")
+	fl.BoolVar(&f.Sync, "sync", false, "fsync every batch as the pipeline does")
+	fl.Uint64Var(&f.Seed, "seed", 1, "random seed")
+	fl.BoolVar(&asJSON, "json", false, "print one JSON line")
+	_ = cmd.MarkFlagRequired("data-dir")
+	return cmd
+}
+
+func newBenchQueryCmd() *cobra.Command {
+	var (
+		q      bench.Query
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "query --data-dir DIR",
+		Short: "Time plate history (cold and warm), camera-hour and one-day pattern queries on a store filled by anpr bench store; bytes per passage",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := q.Run()
+			if err != nil {
+				return err
+			}
+			return printResult(cmd.OutOrStdout(), res, asJSON)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&q.Dir, "data-dir", "", "a store filled by anpr bench store (required)")
+	fl.IntVar(&q.Samples, "samples", 1000, "plate histories timed (camera hours: 1/20 of it, patterns 1/50)")
+	fl.Uint64Var(&q.Seed, "seed", 2, "random seed")
+	fl.BoolVar(&asJSON, "json", false, "print one JSON line")
+	_ = cmd.MarkFlagRequired("data-dir")
 	return cmd
 }
 
@@ -122,7 +191,7 @@ load's wall and CPU time, the heap per entry, and checks per second of wall time
 				return err
 			}
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), res)
+				return printResult(cmd.OutOrStdout(), res, true)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "entries %d, mode %s\n"+
 				"  load              %.2f s (%.2f CPU-s), %.1f bytes per entry\n"+
@@ -143,15 +212,4 @@ load's wall and CPU time, the heap per entry, and checks per second of wall time
 	f.IntVar(&w.Workers, "workers", 0, "goroutines matching at once (default GOMAXPROCS)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
-}
-
-// printJSON writes v as one line of JSON, as `anpr bench ... --json` prints
-// its result.
-func printJSON(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
 }

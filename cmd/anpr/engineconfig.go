@@ -118,7 +118,7 @@ func engineConfig(c *config.Config) (engine.Config, error) {
 		if l.Mode == matcher.Fuzzy {
 			l.MaxDistance = h.MaxDistance
 		}
-		ec.Hotlists = append(ec.Hotlists, engine.Hotlist{List: l, File: h.File})
+		ec.Hotlists = append(ec.Hotlists, engine.Hotlist{List: l, File: h.File, Retro: h.Retro})
 	}
 	return ec, nil
 }

@@ -26,9 +26,17 @@ func (a *apiFlags) register(cmd *cobra.Command) {
 // do sends a request and copies a 2xx answer to out; any other status is an
 // error carrying the API's message.
 func (a *apiFlags) do(method, path, contentType string, body io.Reader, out io.Writer) error {
+	return a.doHeader(method, path, nil, contentType, body, out)
+}
+
+// doHeader is do with extra request headers.
+func (a *apiFlags) doHeader(method, path string, header http.Header, contentType string, body io.Reader, out io.Writer) error {
 	req, err := http.NewRequest(method, strings.TrimRight(a.base, "/")+path, body)
 	if err != nil {
 		return err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	tok := a.token
 	if tok == "" {

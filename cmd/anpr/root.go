@@ -40,6 +40,8 @@ func newRootCmd() *cobra.Command {
 		newBrokerCmd(g),
 		newSimulateCmd(g),
 		newHotlistCmd(),
+		newPassagesCmd(),
+		newReplayCmd(g),
 		newBenchCmd(g),
 		newAuditCmd(),
 		newRotateKeyCmd(),

@@ -31,6 +31,8 @@ var wantRoles = map[string][]string{
 	"GET /api/v1/sections":                           {auth.RoleEnforcement, auth.RoleAdmin},
 	"GET /api/v1/sections/{id}/stats":                {auth.RoleEnforcement, auth.RoleAdmin},
 	"GET /api/v1/passages":                           {auth.RoleInvestigator},
+	"GET /api/v1/plates/{plate}/trajectory":          {auth.RoleInvestigator},
+	"GET /api/v1/plates/{plate}/cotravel":            {auth.RoleInvestigator},
 	"GET /api/v1/hotlists":                           {auth.RoleAdmin},
 	"GET /api/v1/hotlists/{list}/entries":            {auth.RoleAdmin},
 	"POST /api/v1/hotlists/{list}/entries":           {auth.RoleAdmin},

@@ -25,6 +25,7 @@ import (
 	"github.com/anpr/anpr/internal/audit"
 	"github.com/anpr/anpr/internal/auth"
 	"github.com/anpr/anpr/internal/store"
+	"github.com/anpr/anpr/plate"
 )
 
 // Sections is what the section-control endpoints show. Safe for
@@ -59,6 +60,9 @@ type Config struct {
 	// Hotlists answers the admin hotlist endpoints; nil: every list is
 	// unknown.
 	Hotlists Hotlists
+	// Cameras is the camera registry, for trajectories; not changed after
+	// New.
+	Cameras map[string]plate.Camera
 	// MaxBody caps request bodies; default 16 MiB.
 	MaxBody    int64
 	Logger     *slog.Logger
@@ -191,6 +195,8 @@ func (s *Server) routes() []route {
 		{"GET", "/api/v1/sections", []string{auth.RoleEnforcement, auth.RoleAdmin}, s.listSections},
 		{"GET", "/api/v1/sections/{id}/stats", []string{auth.RoleEnforcement, auth.RoleAdmin}, s.sectionStats},
 		{"GET", "/api/v1/passages", []string{auth.RoleInvestigator}, s.listPassages},
+		{"GET", "/api/v1/plates/{plate}/trajectory", []string{auth.RoleInvestigator}, s.trajectory},
+		{"GET", "/api/v1/plates/{plate}/cotravel", []string{auth.RoleInvestigator}, s.cotravel},
 		{"GET", "/api/v1/audit", []string{auth.RoleAuditor, auth.RoleAdmin}, s.listAudit},
 		{"GET", "/api/v1/hotlists", []string{auth.RoleAdmin}, s.listHotlists},
 		{"GET", "/api/v1/hotlists/{list}/entries", []string{auth.RoleAdmin}, s.hotlistEntries},

@@ -51,6 +51,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer registers the store's metrics; nil means no metrics.
 	Registerer prometheus.Registerer
+	// PlatesPerDay sizes the filter that writes a plate's pattern-index
+	// keys once per capture day (doc.go, "Indexes"): beyond it the filter's
+	// false positives, plate-days missing from the pattern index, rise
+	// above 1e-6. Default DefaultPlatesPerDay (4 M, about 14 MiB a day).
+	PlatesPerDay int
 }
 
 // Validate reports every problem of o at once.
@@ -79,7 +84,7 @@ func (o *Options) Validate() error {
 // All methods are safe for concurrent use, Close included.
 //
 // Lock order: closeMu (read-locked by every method, write-locked by Close)
-// before seqMu before notifyMu.
+// before seqMu before notifyMu and the day filter's lock (dayFilter.mu).
 type Store struct {
 	db        *badger.DB
 	retention time.Duration // of passages
@@ -100,6 +105,8 @@ type Store struct {
 
 	notifyMu sync.Mutex
 	notify   map[Log]chan struct{} // guarded by notifyMu
+
+	days *dayFilter // its own lock, last in the order (taken under seqMu after a commit)
 }
 
 // Open opens (or creates) the store in opts.Dir. It starts no goroutines of
@@ -116,6 +123,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.ViolationRetention == 0 {
 		opts.ViolationRetention = opts.Retention
+	}
+	if opts.PlatesPerDay <= 0 {
+		opts.PlatesPerDay = DefaultPlatesPerDay
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -139,7 +149,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %q: %w", opts.Dir, err)
 	}
 	s := &Store{db: db, retention: opts.Retention, logger: logger, m: m,
-		notify: make(map[Log]chan struct{})}
+		notify: make(map[Log]chan struct{}), days: newDayFilter(opts.PlatesPerDay)}
 	s.logRetention[Hits] = opts.HitRetention
 	s.logRetention[Violations] = opts.ViolationRetention
 	if err := s.recoverSeqs(); err != nil {
@@ -170,11 +180,14 @@ func badgerOptions(dir string, sync bool, logger *slog.Logger) badger.Options {
 }
 
 // maxTxnBytes and maxTxnEntries bound one Write transaction (the estimated
-// bytes of its keys and values, its passages and events), well below
-// Badger's limit of 15 % of MemTableSize (4.8 MiB) and its entry count.
+// bytes of its keys and values, its passages, their index keys and events),
+// well below Badger's limits of 15 % of MemTableSize (4.8 MiB) and of that
+// over a skiplist node's size in entries (about 52 k). A read counts as
+// readEntries: a batch of 2000 reads is one transaction.
 const (
-	maxTxnBytes   = 1 << 20
-	maxTxnEntries = 4096
+	maxTxnBytes   = 2 << 20
+	readEntries   = 1 + indexEntries // passage, camera key, trigram keys
+	maxTxnEntries = 2730 * readEntries
 )
 
 // ErrKey means the store's directory is encrypted with another key than

@@ -66,8 +66,8 @@ var errInvalid = errors.New("invalid")
 // is new is appended to the log with the next sequence; a hit whose id is
 // already there (or earlier in b), or that is past retention, is skipped.
 //
-// A batch is one Badger transaction unless it is larger than about 1 MiB or
-// 4096 entries; it is then split, the hits going with the last reads. A
+// A batch is one Badger transaction unless it is larger than about 2 MiB or
+// 2730 reads; it is then split, the hits going with the last reads. A
 // crash between two of its transactions may store reads without their hits:
 // the caller, whose offsets are not committed, writes the batch again and the
 // hits are appended then. On error the result counts what was committed
@@ -187,13 +187,14 @@ type scratch struct {
 	seen    map[readIdent]struct{} // identities of reads
 	buf     []byte
 	entries []badger.Entry
+	indexed map[plateDay]struct{} // plate-days whose trigram keys the transaction writes
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // maxPooledReads bounds the map and slice a pooled scratch keeps: clearing a
 // map costs its capacity, which a rare huge batch should not leave behind.
-const maxPooledReads = 4 * maxTxnEntries
+const maxPooledReads = 4 * maxTxnEntries / readEntries
 
 // readIdent is a read's identity, which its passage key encodes.
 type readIdent struct {
@@ -237,6 +238,7 @@ func (sc *scratch) reset() {
 	sc.buf = sc.buf[:0]
 	clear(sc.entries) // drop Badger's versioned keys
 	sc.entries = sc.entries[:0]
+	clear(sc.indexed)
 }
 
 func (sc *scratch) release() {
@@ -271,19 +273,19 @@ func split(reads []*plate.Read, evs []logged) []chunk {
 	var cs []chunk
 	ri, ei := 0, 0 // start of the current chunk in reads and in evs
 	n, size := 0, 0
-	add := func(i, j, sz int) { // before adding reads[i] or evs[j], of size sz
-		if n > 0 && (size+sz > maxTxnBytes || n >= maxTxnEntries) {
+	add := func(i, j, sz, ents int) { // before adding reads[i] or evs[j], of size sz and ents entries
+		if n > 0 && (size+sz > maxTxnBytes || n+ents > maxTxnEntries) {
 			cs = append(cs, chunk{reads: reads[ri:i], events: evs[ei:j]})
 			ri, ei, n, size = i, j, 0, 0
 		}
-		n++
+		n += ents
 		size += sz
 	}
 	for i, r := range reads {
-		add(i, 0, readSize(r))
+		add(i, 0, readSize(r), readEntries)
 	}
 	for j := range evs {
-		add(len(reads), j, eventSize(evs[j].e))
+		add(len(reads), j, eventSize(evs[j].e), 2)
 	}
 	if n > 0 {
 		cs = append(cs, chunk{reads: reads[ri:], events: evs[ei:]})
@@ -291,10 +293,13 @@ func split(reads []*plate.Read, evs []logged) []chunk {
 	return cs
 }
 
-// readSize estimates the bytes of a read's key and value.
+// readSize bounds the bytes of a read's keys and values, its index keys
+// included.
 func readSize(r *plate.Read) int {
 	return 32 + len(r.PlateNorm) + len(r.Plate) + len(r.ReadID) + len(r.CameraID) +
-		len(r.Country) + len(r.ImageRef) + len(r.VehicleClass)
+		len(r.Country) + len(r.ImageRef) + len(r.VehicleClass) +
+		32 + len(r.CameraID) + len(r.PlateNorm) + // camera key
+		(indexEntries-1)*(16+len(r.PlateNorm)) // trigram keys
 }
 
 // eventSize estimates the bytes of an event's keys and values.
@@ -329,6 +334,7 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) 
 		k = len(sc.buf)
 		sc.buf = appendPassageValue(sc.buf, r)
 		sc.set(key, tail(sc.buf, k), expiresAt(r.TS, s.retention))
+		s.appendIndex(sc, r, key[len(key)-idHashLen:])
 	}
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
@@ -440,6 +446,9 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) 
 			}
 		}
 		return txnCounts{}, err
+	}
+	for pd := range sc.indexed {
+		s.days.add(pd.day, pd.norm)
 	}
 	for _, l := range logs {
 		if n.fresh[logIndex(l)] > 0 {

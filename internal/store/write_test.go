@@ -237,6 +237,7 @@ func TestSplit(t *testing.T) {
 		}
 		return evs
 	}
+	const per = maxTxnEntries / readEntries // reads in a full chunk
 	tests := []struct {
 		name  string
 		reads []*plate.Read
@@ -246,10 +247,10 @@ func TestSplit(t *testing.T) {
 		{"nothing", nil, nil, nil},
 		{"a batch and its hits", reads(1000), events(3, 200), [][2]int{{1000, 3}}},
 		{"hits alone", nil, events(2, 200), [][2]int{{0, 2}}},
-		{"by count", reads(5000), events(1, 200), [][2]int{{maxTxnEntries, 0}, {5000 - maxTxnEntries, 1}}},
-		{"hit after a full chunk", reads(maxTxnEntries), events(1, 200), [][2]int{{maxTxnEntries, 0}, {0, 1}}},
-		{"by size", reads(10), events(3, 600<<10), [][2]int{{10, 1}, {0, 1}, {0, 1}}},
-		{"one hit larger than a chunk", nil, events(1, 2<<20), [][2]int{{0, 1}}},
+		{"by count", reads(5000), events(1, 200), [][2]int{{per, 0}, {5000 - per, 1}}},
+		{"hit after a full chunk", reads(per), events(1, 200), [][2]int{{per, 0}, {0, 1}}},
+		{"by size", reads(10), events(3, maxTxnBytes*6/10), [][2]int{{10, 1}, {0, 1}, {0, 1}}},
+		{"one hit larger than a chunk", nil, events(1, 2*maxTxnBytes), [][2]int{{0, 1}}},
 	}
 	for _, tt := range tests {
 		var got [][2]int

@@ -1,0 +1,420 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/anpr/anpr/plate"
+)
+
+// CameraQuery selects the passages of one camera in a time range.
+type CameraQuery struct {
+	Camera   string    // camera id; required
+	From, To time.Time // capture times [From, To); zero: start of retention, an hour from now
+	After    string    // cursor of the previous page
+	Limit    int       // page size; ≤ 0 means DefaultLimit
+}
+
+// PatternQuery selects the passages of the plates matching a pattern.
+type PatternQuery struct {
+	Pattern  Pattern
+	OCR      bool      // match after mapping OCR-confusable characters
+	From, To time.Time // as CameraQuery
+	After    string
+	Limit    int
+}
+
+// position is a passage's place in the order of multi-plate results:
+// capture time, plate, read id hash.
+type position struct {
+	ts    []byte // tsLen bytes, as in keys
+	plate string
+	h     []byte // idHashLen bytes
+}
+
+func (p position) compare(q position) int {
+	if c := bytes.Compare(p.ts, q.ts); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(p.plate, q.plate); c != 0 {
+		return c
+	}
+	return bytes.Compare(p.h, q.h)
+}
+
+// A multi-plate cursor is base64url of ts(8) plate 0x00 h(8) and a check of
+// the query and that position (see cursorCheck).
+func (p position) cursor(query string) string {
+	b := make([]byte, 0, tsLen+len(p.plate)+1+idHashLen+cursorCheckLen)
+	b = append(b, p.ts...)
+	b = append(b, p.plate...)
+	b = append(b, 0)
+	b = append(b, p.h...)
+	b = binary.BigEndian.AppendUint32(b, cursorCheck(query, b))
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func parsePosition(query, c string) (position, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	n := len(b) - cursorCheckLen
+	if err != nil || n < tsLen+plate.MinLen+1+idHashLen {
+		return position{}, ErrBadCursor
+	}
+	if binary.BigEndian.Uint32(b[n:]) != cursorCheck(query, b[:n]) || b[n-idHashLen-1] != 0 {
+		return position{}, ErrBadCursor
+	}
+	p := position{ts: b[:tsLen], plate: string(b[tsLen : n-idHashLen-1]), h: b[n-idHashLen : n]}
+	if !validNorm(p.plate) {
+		return position{}, ErrBadCursor
+	}
+	return p, nil
+}
+
+// resume parses the cursor of query ident (nil: none) and returns the key
+// times a scan of [from, to) after it starts and ends at.
+func resume(ident, cursor string, from, to time.Time) (after *position, start, end []byte, err error) {
+	start, end = appendTS(nil, from), appendTS(nil, to)
+	if cursor == "" {
+		return nil, start, end, nil
+	}
+	p, err := parsePosition(ident, cursor)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if bytes.Compare(p.ts, start) > 0 {
+		start = p.ts
+	}
+	return &p, start, end, nil
+}
+
+// window fills a zero From or To: the start of retention, an hour from now
+// (the latest capture time a read may have).
+func (s *Store) window(from, to time.Time) (time.Time, time.Time) {
+	if from.IsZero() {
+		from = time.Now().Add(-s.retention)
+	}
+	if to.IsZero() {
+		to = time.Now().Add(time.Hour)
+	}
+	if from.UnixMilli() < 0 {
+		from = time.UnixMilli(0)
+	}
+	return from, to
+}
+
+// passage is a passage read with its position.
+type passage struct {
+	pos position
+	r   plate.Read
+}
+
+// getPassage reads the passage at position p (a camera index entry) by one
+// point lookup in the plate index. A camera key whose passage is gone (it
+// expired a moment before) gives ok false.
+func getPassage(txn *badger.Txn, p position) (passage, bool, error) {
+	key := appendPlatePrefix(make([]byte, 0, maxPKeyLn), p.plate)
+	key = append(append(key, p.ts...), p.h...)
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return passage{}, false, nil
+	}
+	if err != nil {
+		return passage{}, false, err
+	}
+	ps, err := decodeItem(item, p.plate)
+	return ps, err == nil, err
+}
+
+func decodeItem(item *badger.Item, norm string) (passage, error) {
+	key := item.KeyCopy(nil)
+	var p passage
+	err := item.Value(func(val []byte) error {
+		var err error
+		p.r, err = decodePassage(norm, key, val)
+		return err
+	})
+	if err != nil {
+		return p, fmt.Errorf("passage %x: %w", key, err)
+	}
+	n := len(key) - posLen
+	p.pos = position{ts: key[n : n+tsLen], plate: norm, h: key[n+tsLen:]}
+	return p, nil
+}
+
+// CameraPassages returns up to q.Limit passages of q.Camera captured in
+// [q.From, q.To), in time order (then plate, then read id hash), after
+// cursor q.After, and the next page's cursor ("" when there is none). It
+// seeks the camera index once per hour of the window and reads each
+// passage from the plate index. Safe for concurrent use.
+func (s *Store) CameraPassages(q CameraQuery) ([]plate.Read, string, error) {
+	if q.Camera == "" {
+		return nil, "", fmt.Errorf("camera passages: empty camera: %w", errInvalid)
+	}
+	limit := cmp.Or(max(q.Limit, 0), DefaultLimit)
+	from, to := s.window(q.From, q.To)
+	ident := "C" + q.Camera
+	after, start, end, err := resume(ident, q.After, from, to)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.acquire(); err != nil {
+		return nil, "", err
+	}
+	defer s.closeMu.RUnlock()
+	var out []plate.Read
+	var last position
+	next := ""
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixCamera}})
+		defer it.Close()
+		for hour := hourOf(decodeTS(start)); hour <= hourOf(to.Add(-time.Millisecond)); hour++ {
+			prefix := appendCameraPrefix(nil, hour, q.Camera)
+			for it.Seek(append(bytes.Clone(prefix), start...)); it.ValidForPrefix(prefix); it.Next() {
+				pos, ok := parseCameraRest(it.Item().KeyCopy(nil)[len(prefix):])
+				if !ok {
+					continue // not a key of ours
+				}
+				if bytes.Compare(pos.ts, end) >= 0 {
+					return nil
+				}
+				if after != nil && pos.compare(*after) <= 0 {
+					continue
+				}
+				p, ok, err := getPassage(txn, pos)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
+				if len(out) == limit {
+					next = last.cursor(ident)
+					return nil
+				}
+				out = append(out, p.r)
+				last = p.pos
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("camera passages: %w", err)
+	}
+	return out, next, nil
+}
+
+// Sighting is a camera index entry: a plate at a camera at a time.
+type Sighting struct {
+	Plate, Camera string
+	TS            time.Time
+}
+
+// CameraSightings calls fn with the sightings at camera in [from, to), in
+// time order (then plate), from the camera index alone, until fn returns
+// false. Safe for concurrent use.
+func (s *Store) CameraSightings(camera string, from, to time.Time, fn func(Sighting) bool) error {
+	from, to = s.window(from, to)
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.closeMu.RUnlock()
+	start, end := appendTS(nil, from), appendTS(nil, to)
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixCamera}})
+		defer it.Close()
+		for hour := hourOf(from); hour <= hourOf(to.Add(-time.Millisecond)); hour++ {
+			prefix := appendCameraPrefix(nil, hour, camera)
+			for it.Seek(append(bytes.Clone(prefix), start...)); it.ValidForPrefix(prefix); it.Next() {
+				pos, ok := parseCameraRest(it.Item().Key()[len(prefix):])
+				if !ok {
+					continue
+				}
+				if bytes.Compare(pos.ts, end) >= 0 {
+					return nil
+				}
+				if !fn(Sighting{Plate: pos.plate, Camera: camera, TS: decodeTS(pos.ts)}) {
+					return nil
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// PatternPlates returns the plates matching pat (exactly, or OCR-aware with
+// ocrAware) seen on a capture day of [from, to), sorted. It reads the
+// postings of one trigram per day from the pattern index.
+func (s *Store) PatternPlates(pat Pattern, ocrAware bool, from, to time.Time) ([]string, error) {
+	from, to = s.window(from, to)
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.closeMu.RUnlock()
+	set := map[string]struct{}{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixTrigram}})
+		defer it.Close()
+		for day := dayOf(from); day <= dayOf(to.Add(-time.Millisecond)); day++ {
+			prefix := appendTrigramPrefix(nil, day, pat.tri)
+			for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+				norm := it.Item().Key()[len(prefix):]
+				if _, ok := set[string(norm)]; !ok && pat.Match(string(norm), ocrAware) {
+					set[string(norm)] = struct{}{}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pattern plates: %w", err)
+	}
+	plates := make([]string, 0, len(set))
+	for p := range set {
+		plates = append(plates, p)
+	}
+	slices.Sort(plates)
+	return plates, nil
+}
+
+// PatternPassages returns up to q.Limit passages in [q.From, q.To) of the
+// plates matching q.Pattern, in time order (then plate, then read id hash),
+// after cursor q.After, and the next page's cursor. The candidates come
+// from the pattern index (PatternPlates), their passages from the plate
+// index. Safe for concurrent use.
+func (s *Store) PatternPassages(q PatternQuery) ([]plate.Read, string, error) {
+	if q.Pattern.tri == "" {
+		return nil, "", fmt.Errorf("pattern passages: %w: not compiled", ErrPattern)
+	}
+	limit := cmp.Or(max(q.Limit, 0), DefaultLimit)
+	from, to := s.window(q.From, q.To)
+	ident := fmt.Sprintf("G%s/%t", q.Pattern.p, q.OCR)
+	after, start, end, err := resume(ident, q.After, from, to)
+	if err != nil {
+		return nil, "", err
+	}
+	plates, err := s.PatternPlates(q.Pattern, q.OCR, from, to)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.acquire(); err != nil {
+		return nil, "", err
+	}
+	defer s.closeMu.RUnlock()
+	var all []passage
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixPassage}})
+		defer it.Close()
+		for _, norm := range plates {
+			prefix := appendPlatePrefix(nil, norm)
+			n := 0 // of this plate: limit+1 are enough to know there is more
+			for it.Seek(append(bytes.Clone(prefix), start...)); it.ValidForPrefix(prefix) && n <= limit; it.Next() {
+				key := it.Item().Key()
+				if bytes.Compare(key[len(prefix):len(prefix)+tsLen], end) >= 0 {
+					break
+				}
+				p, err := decodeItem(it.Item(), norm)
+				if err != nil {
+					return err
+				}
+				if after != nil && p.pos.compare(*after) <= 0 {
+					continue
+				}
+				all = append(all, p)
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("pattern passages: %w", err)
+	}
+	slices.SortFunc(all, func(a, b passage) int { return a.pos.compare(b.pos) })
+	next := ""
+	if len(all) > limit {
+		all = all[:limit]
+		next = all[limit-1].pos.cursor(ident)
+	}
+	out := make([]plate.Read, len(all))
+	for i := range all {
+		out[i] = all[i].r
+	}
+	return out, next, nil
+}
+
+// Window calls fn with every passage captured in [from, to), in capture
+// time order (then plate, camera, read id hash), until fn returns an error,
+// which Window returns. It reads the camera index one hour at a time,
+// sorts the hour in memory (about 40 B a passage) and reads each passage
+// from the plate index: a replay, not a query. Safe for concurrent use.
+func (s *Store) Window(from, to time.Time, fn func(plate.Read) error) error {
+	from, to = s.window(from, to)
+	start, end := appendTS(nil, from), appendTS(nil, to)
+	for hour := hourOf(from); hour <= hourOf(to.Add(-time.Millisecond)); hour++ {
+		if err := s.windowHour(hour, start, end, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) windowHour(hour int64, start, end []byte, fn func(plate.Read) error) error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.closeMu.RUnlock()
+	type entry struct {
+		pos    position
+		camera string
+	}
+	var hits []entry
+	var out []plate.Read
+	err := s.db.View(func(txn *badger.Txn) error {
+		prefix := []byte{prefixCamera}
+		prefix = binary.BigEndian.AppendUint32(prefix, uint32(hour))
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		for it.Rewind(); it.Valid(); it.Next() {
+			key := it.Item().KeyCopy(nil)
+			z := bytes.IndexByte(key[len(prefix):], 0) + len(prefix)
+			if z < len(prefix) {
+				continue // not ours: a camera id cannot hold 0x00
+			}
+			pos, ok := parseCameraRest(key[z+1:])
+			if !ok || bytes.Compare(pos.ts, start) < 0 || bytes.Compare(pos.ts, end) >= 0 {
+				continue
+			}
+			hits = append(hits, entry{pos, string(key[len(prefix):z])})
+		}
+		it.Close()
+		slices.SortFunc(hits, func(a, b entry) int {
+			return cmp.Or(bytes.Compare(a.pos.ts, b.pos.ts), cmp.Compare(a.pos.plate, b.pos.plate),
+				cmp.Compare(a.camera, b.camera), bytes.Compare(a.pos.h, b.pos.h))
+		})
+		for _, h := range hits {
+			p, ok, err := getPassage(txn, h.pos)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, p.r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("window: %w", err)
+	}
+	for _, r := range out {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,374 @@
+package store
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/anpr/anpr/plate"
+)
+
+// known fills s with n passages of 40 plates at 6 cameras over 3 days (in
+// batches, out of time order, some plates OCR look-alikes of others) and
+// returns them.
+func known(t *testing.T, s *Store, n int) []plate.Read {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := now().Add(-72 * time.Hour).Truncate(time.Hour)
+	plates := []string{"1ABC234", "1A8C234", "1ABD234", "2XYZ999", "1ABC23", "ABC1", "1OOO111"}
+	for i := len(plates); i < 40; i++ {
+		plates = append(plates, fmt.Sprintf("%d%c%c%c%03d", i%9, 'A'+rune(i%26), 'A'+rune(i*7%26), 'K'+rune(i%5), i*31%1000))
+	}
+	var all []plate.Read
+	for i := range n {
+		r := read(plates[rng.IntN(len(plates))], base.Add(time.Duration(rng.Int64N(int64(72*time.Hour)))).Truncate(time.Millisecond), i)
+		r.CameraID = fmt.Sprintf("CAM-%d", rng.IntN(6))
+		all = append(all, r)
+	}
+	for b := range slices.Chunk(all, 500) {
+		write(t, s, &Batch{Reads: b})
+	}
+	return all
+}
+
+// order sorts reads as multi-plate queries answer: time, plate, read id hash.
+func order(rs []plate.Read) {
+	slices.SortFunc(rs, func(a, b plate.Read) int {
+		ka, kb := appendPassageKey(nil, &a), appendPassageKey(nil, &b)
+		return cmp.Or(a.TS.Compare(b.TS), cmp.Compare(a.PlateNorm, b.PlateNorm), cmp.Compare(string(ka), string(kb)))
+	})
+}
+
+// pages follows the cursors of q with page size limit and returns all.
+func pages(t *testing.T, limit int, q func(after string) ([]plate.Read, string, error)) []plate.Read {
+	t.Helper()
+	var all []plate.Read
+	after := ""
+	for range 10000 {
+		got, next, err := q(after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > limit || next != "" && len(got) != limit {
+			t.Fatalf("page of %d with next %q, limit %d", len(got), next, limit)
+		}
+		all = append(all, got...)
+		if next == "" {
+			return all
+		}
+		after = next
+	}
+	t.Fatal("cursors never end")
+	return nil
+}
+
+func TestCameraPassages(t *testing.T) {
+	s := open(t, Options{})
+	all := known(t, s, 3000)
+	from := now().Add(-60 * time.Hour).Truncate(time.Minute).Add(17 * time.Second)
+	to := from.Add(26*time.Hour + 13*time.Minute)
+	var want []plate.Read
+	for _, r := range all {
+		if r.CameraID == "CAM-3" && !r.TS.Before(from) && r.TS.Before(to) {
+			want = append(want, r)
+		}
+	}
+	order(want)
+	if len(want) < 100 {
+		t.Fatalf("only %d passages in the window: test data too thin", len(want))
+	}
+	for _, limit := range []int{7, 100, 5000} {
+		got := pages(t, limit, func(after string) ([]plate.Read, string, error) {
+			return s.CameraPassages(CameraQuery{Camera: "CAM-3", From: from, To: to, After: after, Limit: limit})
+		})
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("limit %d: got %d passages, want %d in order", limit, len(got), len(want))
+		}
+	}
+	if got, _, err := s.CameraPassages(CameraQuery{Camera: "CAM-9", From: from, To: to}); err != nil || len(got) != 0 {
+		t.Errorf("unknown camera: %d passages, %v", len(got), err)
+	}
+}
+
+func TestPatternPassages(t *testing.T) {
+	s := open(t, Options{})
+	all := known(t, s, 3000)
+	from := now().Add(-50 * time.Hour)
+	to := now().Add(-3 * time.Hour)
+	tests := []struct {
+		pattern string
+		ocr     bool
+		plates  []string // the plates whose passages in the window are wanted
+	}{
+		{"1-ABC-234", false, []string{"1ABC234"}},
+		{"1ABC234", true, []string{"1ABC234", "1A8C234"}},
+		{"1AB?234", false, []string{"1ABC234", "1ABD234"}},
+		{"1AB*", false, []string{"1ABC234", "1ABD234", "1ABC23"}},
+		{"*ABC*", false, []string{"1ABC234", "1ABC23", "ABC1"}},
+		{"1ooo111", true, []string{"1OOO111"}},
+		{"*O0D*", true, []string{"1OOO111"}},
+		{"ZZZ*", false, nil},
+	}
+	for _, tt := range tests {
+		pat, err := CompilePattern(tt.pattern)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.pattern, err)
+		}
+		var want []plate.Read
+		for _, r := range all {
+			if slices.Contains(tt.plates, r.PlateNorm) && !r.TS.Before(from) && r.TS.Before(to) {
+				want = append(want, r)
+			}
+		}
+		order(want)
+		for _, limit := range []int{9, 1000} {
+			got := pages(t, limit, func(after string) ([]plate.Read, string, error) {
+				return s.PatternPassages(PatternQuery{Pattern: pat, OCR: tt.ocr, From: from, To: to, After: after, Limit: limit})
+			})
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s ocr=%t limit %d: got %d passages, want %d in order", tt.pattern, tt.ocr, limit, len(got), len(want))
+			}
+		}
+	}
+}
+
+func TestCompilePattern(t *testing.T) {
+	for _, p := range []string{"*", "?", "1A?B*", "12", "--", "A*B*C", "1234567890123456789012345"} {
+		if _, err := CompilePattern(p); !errors.Is(err, ErrPattern) {
+			t.Errorf("CompilePattern(%q) = %v, want ErrPattern", p, err)
+		}
+	}
+	for _, tt := range []struct {
+		pattern, plate string
+		ocr, want      bool
+	}{
+		{"1AB?23*", "1ABC234", false, true},
+		{"1AB?23*", "1ABC23", false, true},
+		{"1AB?23*", "1AB23", false, false},
+		{"*234", "1ABC234", false, true},
+		{"*BC2*34", "1ABC234", false, true},
+		{"1A8*", "1ABC234", false, false},
+		{"1A8*", "1ABC234", true, true},
+		{"ABC", "ABCD", false, false},
+	} {
+		p, err := CompilePattern(tt.pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Match(tt.plate, tt.ocr); got != tt.want {
+			t.Errorf("%q.Match(%q, ocr=%t) = %t, want %t", tt.pattern, tt.plate, tt.ocr, got, tt.want)
+		}
+	}
+}
+
+func TestSearchBadCursor(t *testing.T) {
+	s := open(t, Options{})
+	known(t, s, 500)
+	_, next, err := s.CameraPassages(CameraQuery{Camera: "CAM-1", Limit: 2})
+	if err != nil || next == "" {
+		t.Fatalf("first page: next %q, %v", next, err)
+	}
+	pat, _ := CompilePattern("1AB*")
+	for _, c := range []string{"x", "AAAA", next[:len(next)-2], next + "A", "!!!"} {
+		if _, _, err := s.CameraPassages(CameraQuery{Camera: "CAM-1", After: c}); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("camera cursor %q: %v, want ErrBadCursor", c, err)
+		}
+	}
+	// A cursor of another query is refused too.
+	for _, q := range []func() error{
+		func() error { _, _, err := s.CameraPassages(CameraQuery{Camera: "CAM-2", After: next}); return err },
+		func() error { _, _, err := s.PatternPassages(PatternQuery{Pattern: pat, After: next}); return err },
+	} {
+		if err := q(); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("cursor of another query: %v, want ErrBadCursor", err)
+		}
+	}
+}
+
+func TestWindow(t *testing.T) {
+	s := open(t, Options{})
+	all := known(t, s, 2000)
+	from := now().Add(-40 * time.Hour).Add(123 * time.Millisecond)
+	to := from.Add(7*time.Hour + 5*time.Second)
+	var want []plate.Read
+	for _, r := range all {
+		if !r.TS.Before(from) && r.TS.Before(to) {
+			want = append(want, r)
+		}
+	}
+	slices.SortStableFunc(want, func(a, b plate.Read) int {
+		ka, kb := appendPassageKey(nil, &a), appendPassageKey(nil, &b)
+		return cmp.Or(a.TS.Compare(b.TS), cmp.Compare(a.PlateNorm, b.PlateNorm), cmp.Compare(a.CameraID, b.CameraID), cmp.Compare(string(ka), string(kb)))
+	})
+	var got []plate.Read
+	if err := s.Window(from, to, func(r plate.Read) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Window: got %d passages, want %d in capture-time order", len(got), len(want))
+	}
+}
+
+// TestPatternIndexAcrossDays: the day filter starts empty, so a store
+// reopened writes the trigram keys again, and a plate first seen on a later
+// day is indexed for that day too.
+func TestPatternIndexAcrossDays(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Options{Dir: dir})
+	d0 := now().Add(-48 * time.Hour)
+	write(t, s, &Batch{Reads: []plate.Read{read("1XYZ123", d0, 1), read("1XYZ123", d0.Add(time.Minute), 2)}})
+	write(t, s, &Batch{Reads: []plate.Read{read("1XYZ123", d0.Add(24*time.Hour), 3)}})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, Options{Dir: dir})
+	write(t, s, &Batch{Reads: []plate.Read{read("1XYZ123", d0.Add(25*time.Hour), 4)}})
+	pat, _ := CompilePattern("*XYZ*")
+	for _, day := range []time.Time{d0, d0.Add(24 * time.Hour)} {
+		from := day.Truncate(24 * time.Hour)
+		got, _, err := s.PatternPassages(PatternQuery{Pattern: pat, From: from, To: from.Add(24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want int
+		for _, ts := range []time.Time{d0, d0.Add(time.Minute), d0.Add(24 * time.Hour), d0.Add(25 * time.Hour)} {
+			if !ts.Before(from) && ts.Before(from.Add(24*time.Hour)) {
+				want++
+			}
+		}
+		if len(got) != want {
+			t.Errorf("day %s: %d passages, want %d", from.Format(time.DateOnly), len(got), want)
+		}
+	}
+}
+
+// TestCoTravel plants a convoy (the target and a follower 10–40 s behind at
+// five cameras, a third plate near the target at two of them) among random
+// traffic of many plates.
+func TestCoTravel(t *testing.T) {
+	s := open(t, Options{})
+	rng := rand.New(rand.NewPCG(3, 4))
+	base := now().Add(-30 * time.Hour)
+	var reads []plate.Read
+	for i := range 6000 {
+		r := read(fmt.Sprintf("9R%05d", rng.IntN(50000)), base.Add(time.Duration(rng.Int64N(int64(24*time.Hour)))).Truncate(time.Millisecond), i)
+		r.CameraID = fmt.Sprintf("CAM-%d", rng.IntN(8))
+		reads = append(reads, r)
+	}
+	at := func(norm string, cam int, ts time.Time, n int) {
+		r := read(norm, ts, n)
+		r.CameraID = fmt.Sprintf("CAM-%d", cam)
+		reads = append(reads, r)
+	}
+	for i, cam := range []int{0, 2, 3, 5, 7} {
+		ts := base.Add(time.Duration(2+i*3) * time.Hour)
+		at("1TGT001", cam, ts, 100000+i)
+		at("1FOL002", cam, ts.Add(time.Duration(10+i*7)*time.Second), 100100+i)
+		if cam == 2 || cam == 5 {
+			at("1NBR003", cam, ts.Add(-45*time.Second), 100200+i)
+		}
+		at("1FAR004", cam, ts.Add(3*time.Minute), 100300+i) // outside the margin
+	}
+	write(t, s, &Batch{Reads: reads})
+	q := CoTravelQuery{Plate: "1TGT001", From: base, To: base.Add(25 * time.Hour), Within: time.Minute, MinCameras: 3}
+	got, err := s.CoTravel(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Targets != 5 || got.Truncated || len(got.Travellers) != 1 {
+		t.Fatalf("CoTravel: %+v, want 5 targets and the follower alone", got)
+	}
+	if f := got.Travellers[0]; f.Plate != "1FOL002" || !slices.Equal(f.Cameras, []string{"CAM-0", "CAM-2", "CAM-3", "CAM-5", "CAM-7"}) || f.Sightings != 5 {
+		t.Errorf("follower: %+v", f)
+	}
+	q.MinCameras = 2
+	got, err = s.CoTravel(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Travellers) < 2 || got.Travellers[0].Plate != "1FOL002" || got.Travellers[1].Plate != "1NBR003" {
+		t.Errorf("min 2 cameras: %+v, want the follower then the neighbour first", got.Travellers)
+	}
+	for _, tr := range got.Travellers {
+		if tr.Plate == "1FAR004" {
+			t.Errorf("a plate 3 minutes behind counted within a minute: %+v", tr)
+		}
+	}
+	q.MaxTargets = 3
+	if got, err = s.CoTravel(q); err != nil || got.Targets != 3 || !got.Truncated {
+		t.Errorf("MaxTargets 3: %+v, %v; want 3 targets, truncated", got, err)
+	}
+}
+
+// FuzzSearchCursor: any cursor string is ErrBadCursor or a position this
+// query handed out; nothing panics.
+func FuzzSearchCursor(f *testing.F) {
+	s := open(f, Options{})
+	base := now().Add(-2 * time.Hour)
+	var reads []plate.Read
+	for i := range 20 {
+		reads = append(reads, read(plateOf(i%4), base.Add(time.Duration(i)*time.Minute), i))
+	}
+	write(f, s, &Batch{Reads: reads})
+	_, next, err := s.CameraPassages(CameraQuery{Camera: reads[0].CameraID, Limit: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, c := range []string{next, "", "AAAA", "____", next[:len(next)/2]} {
+		f.Add(c)
+	}
+	pat, _ := CompilePattern("*" + plateOf(1)[1:4] + "*")
+	f.Fuzz(func(t *testing.T, c string) {
+		for _, q := range []func() error{
+			func() error {
+				_, _, err := s.CameraPassages(CameraQuery{Camera: reads[0].CameraID, After: c})
+				return err
+			},
+			func() error { _, _, err := s.PatternPassages(PatternQuery{Pattern: pat, After: c}); return err },
+		} {
+			if err := q(); err != nil && !errors.Is(err, ErrBadCursor) {
+				t.Fatalf("cursor %q: %v", c, err)
+			}
+		}
+	})
+}
+
+// FuzzPattern: any pattern compiles or is ErrPattern; a compiled one has a
+// run of 3 fixed characters and matches a plate built from it.
+func FuzzPattern(f *testing.F) {
+	for _, p := range []string{"1AB?23*", "*", "***ABC", "?", "a-b-c", "1A8*", "Z?Z?Z"} {
+		f.Add(p, "1ABC234")
+	}
+	f.Fuzz(func(t *testing.T, p, norm string) {
+		pat, err := CompilePattern(p)
+		if err != nil {
+			if !errors.Is(err, ErrPattern) {
+				t.Fatalf("CompilePattern(%q): %v", p, err)
+			}
+			return
+		}
+		if len(pat.tri) != trigramLen {
+			t.Fatalf("%q compiled without a trigram", p)
+		}
+		// The pattern with every ? as X and every * as nothing matches.
+		var b []byte
+		for i := 0; i < len(pat.p); i++ {
+			switch c := pat.p[i]; c {
+			case '?':
+				b = append(b, 'X')
+			case '*':
+			default:
+				b = append(b, c)
+			}
+		}
+		if !pat.Match(string(b), false) || !pat.Match(string(b), true) {
+			t.Fatalf("%q does not match %q", pat.p, b)
+		}
+		pat.Match(norm, true)
+	})
+}
