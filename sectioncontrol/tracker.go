@@ -39,7 +39,7 @@ func (o Outcome) String() string {
 type Decision struct {
 	SectionID string
 	Outcome   Outcome
-	Plate     string    // normalized
+	Plate     string    // normalized (the plates of one Advance share one string)
 	At        time.Time // capture time of the exit (pairs) or of the entry
 	// MeasuredKmh is the pair's average speed (Violation, Compliant,
 	// Annulled, Anomaly with a positive duration); zero otherwise.
@@ -58,6 +58,7 @@ const maxMs = 1<<46 - 1
 type section struct {
 	Section
 	classLimits                 [numClasses]float64 // 0: no class limit
+	classWhy                    [numClasses]string  // "class:truck": built once, not per pair
 	windowWhy                   []string
 	dedupe, maxTravel, lateness int64         // ms
 	tracks                      table[ev]     // one read inline, or where the reads are (flagChunk, flagSpill)
@@ -113,16 +114,18 @@ type Tracker struct {
 	rp       replay
 	segShift uint8 // replay segments are aligned blocks of 1<<segShift offsets
 
-	one     [1]ev
-	kept    []ev
-	free    [][]ev
-	scratch []cluster
-	order   []int
-	member  []int32
-	items   []dueItem
-	chain   []int
-	lasts   []int
-	parked  []dueItem
+	one       [1]ev
+	plateBuf  []byte
+	plateEnds []int
+	kept      []ev
+	free      [][]ev
+	scratch   []cluster
+	order     []int
+	member    []int32
+	items     []dueItem
+	chain     []int
+	lasts     []int
+	parked    []dueItem
 }
 
 // New returns a Tracker for cfg (defaults applied to a copy). m may be nil
@@ -164,7 +167,7 @@ func New(cfg Config, m *Metrics) (*Tracker, error) {
 			dedupe: s.Dedupe.Milliseconds(), maxTravel: s.MaxTravel.Milliseconds(), lateness: s.MaxLateness.Milliseconds()}
 		for class, l := range s.ClassLimits {
 			if c := classCode(class); c != 0 {
-				cs.classLimits[c] = l
+				cs.classLimits[c], cs.classWhy[c] = l, "class:"+classes[c]
 			}
 		}
 		for _, w := range s.Schedule {
@@ -726,11 +729,12 @@ func b2i(b bool) int {
 func timeMs(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 func (t *Tracker) single(s *section, o Outcome, key plateKey, ms int64) {
-	t.emit(s, key, Decision{SectionID: s.ID, Outcome: o, Plate: key.String(), At: timeMs(ms)})
+	t.emit(s, key, Decision{SectionID: s.ID, Outcome: o, At: timeMs(ms)})
 }
 
-// emit records d for the next Advance to return, and counts it; while
-// replaying reads from before the checkpoint it drops d (emitted already).
+// emit records d for the next Advance to return (which sets d.Plate from
+// key), and counts it; while replaying reads from before the checkpoint it
+// drops d (emitted already).
 func (t *Tracker) emit(s *section, key plateKey, d Decision) {
 	if t.quiet {
 		return
@@ -745,7 +749,7 @@ func (t *Tracker) emit(s *section, key plateKey, d Decision) {
 // earliest replay segment of a read of the pair's clusters (for routes).
 func (t *Tracker) pair(i int, key plateKey, e, x *ev, pin int64) {
 	s := t.secs[i]
-	d := Decision{SectionID: s.ID, Plate: key.String(), At: timeMs(x.ms)}
+	d := Decision{SectionID: s.ID, At: timeMs(x.ms)}
 	durMs := x.ms - e.ms
 	var measured, margin, corrected float64
 	switch {
