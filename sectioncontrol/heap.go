@@ -18,7 +18,16 @@ func makeDue(trigger int64, sec int, key plateKey) dueItem {
 func (it dueItem) trigger() int64 { return int64(it.tk >> 16) }
 func (it dueItem) sec() int       { return int(it.tk & 0xffff) }
 
-func (a dueItem) less(b dueItem) bool { return a.tk < b.tk || a.tk == b.tk && a.key < b.key }
+func (a dueItem) less(b dueItem) bool {
+	return a.tk < b.tk || a.tk == b.tk && a.key.rank() < b.key.rank()
+}
+
+// redundantKey marks a due item as a marker (dueQueue.skip): plate keys are
+// below 37^12 < 2^63, so the top bit is free.
+const redundantKey plateKey = 1 << 63
+
+// rank orders keys with a marker just before the item it marks.
+func (k plateKey) rank() uint64 { return uint64(k)<<1 | (uint64(k)>>63 ^ 1) }
 
 // dueHeap is a min-heap by (trigger, section, plate): a total order, so the
 // pop order does not depend on the push history (container/heap would
@@ -165,19 +174,36 @@ func (q *dueQueue) min() (dueItem, bool) {
 }
 
 // pop removes and returns the earliest item if its trigger is at or before
-// limit.
-func (q *dueQueue) pop(limit int64) (dueItem, bool) {
-	it, ok := q.min()
-	if !ok || it.trigger() > limit {
-		return dueItem{}, false
+// limit; redundant reports that skip marked it.
+func (q *dueQueue) pop(limit int64) (it dueItem, redundant, ok bool) {
+	var marker dueItem
+	for {
+		it, ok := q.min()
+		if !ok || it.trigger() > limit {
+			return dueItem{}, false, false // a marker's item sorts next, with its trigger: it is gone
+		}
+		if q.inRing > 0 && (*q.bucket(q.cur))[q.head] == it {
+			q.head++
+			q.inRing--
+		} else {
+			q.far.pop()
+		}
+		if it.key&redundantKey != 0 {
+			marker = it
+			continue
+		}
+		return it, marker.tk == it.tk && marker.key == it.key|redundantKey, true
 	}
-	if q.inRing > 0 && (*q.bucket(q.cur))[q.head] == it {
-		q.head++
-		q.inRing--
-	} else {
-		q.far.pop()
+}
+
+// skip marks the item it, in the queue, redundant: a marker, popped just
+// before it, says so (see Tracker.insert for when an item is). An item in
+// the head bucket or the heap is left unmarked: marking is only a saving.
+func (q *dueQueue) skip(it dueItem) {
+	if b := it.trigger() >> dueShift; q.inRing > 0 && b > q.cur && b-q.cur < int64(len(q.ring)) {
+		it.key |= redundantKey
+		q.push(it)
 	}
-	return it, true
 }
 
 // filter keeps the items for which keep is true, in order: only those of
@@ -192,7 +218,7 @@ func (q *dueQueue) filter(all bool, keep func(dueItem) bool) {
 			}
 			kept := bk[:0]
 			for _, it := range bk {
-				if keep(it) {
+				if it.key&redundantKey == 0 && keep(it) { // markers go: what they mark may change
 					kept = append(kept, it)
 				}
 			}

@@ -107,6 +107,8 @@ type Tracker struct {
 	out, ret  []Decision // decisions since the last Advance; the slice it returned
 	ord       []outKey   // parallel to out
 	quiet     bool       // replaying reads before the checkpoint: decisions were emitted already
+	noSkip    bool       // process redundant due items too (tests: the skip changes nothing)
+	skipped   int        // redundant due items not processed
 
 	routes   []*route // route_policy highest only
 	routeDue dueHeap  // route items: sec is the route index (route.go)
@@ -267,8 +269,8 @@ func (t *Tracker) observe(r *plate.Read, offset int64) {
 		}
 		s.dirty = true
 		t.segAdd(offset)
-		t.insert(s, key, e)
-		t.due.push(makeDue(ms+s.dedupe+1+s.lateness, i, key))
+		t.insert(i, key, e)
+		t.due.push(makeDue(s.readDue(ms), i, key))
 	}
 	if !t.seen || ms > t.maxSeen {
 		t.maxSeen, t.seen = ms, true
@@ -295,8 +297,25 @@ func (t *Tracker) compactDue() {
 	t.compactAt = max(2*len(t.due.far), 1024)
 }
 
-// insert adds e to key's state in s, keeping the reads sorted by cmpEv.
-func (t *Tracker) insert(s *section, key plateKey, e ev) {
+// readDue is when the newest capture time makes a read captured at ms
+// final, unless another read joins its cluster: the trigger of its item.
+func (s *section) readDue(ms int64) int64 { return ms + s.dedupe + 1 + s.lateness }
+
+// insert adds e to key's state in section si, keeping the reads sorted by
+// cmpEv.
+//
+// An exit joining a lone undecided entry makes the entry's item redundant
+// (dueQueue.skip), which saves a lookup of most vehicles: processed at its
+// trigger, the item would decide the entry cluster and nothing else (no
+// current entry to replace, nothing to emit, no expiry to arm as the exit
+// is due no later than the entry's expiry); the next process call of the
+// plate, by the exit's item at the latest, takes the same decisions in the
+// same sweeps. A read joining such a pair before the entry's item is due
+// (it may bring an earlier entry, or lengthen the exit's cluster past the
+// expiry) pushes the item again, undoing the skip; a flush drops the
+// markers.
+func (t *Tracker) insert(si int, key plateKey, e ev) {
+	s := t.secs[si]
 	i := s.tracks.find(key)
 	if i < 0 {
 		s.tracks.insert(key, e)
@@ -305,6 +324,16 @@ func (t *Tracker) insert(s *section, key plateKey, e ev) {
 		return
 	}
 	v := s.tracks.slots[i].val
+	switch {
+	case v.info&(flagChunk|flagSpill|flagEntry|flagExit) == 0 && e.info&flagExit != 0:
+		if e.ms >= v.ms && e.ms+s.dedupe <= v.ms+s.maxTravel && s.shields.len() == 0 && s.readDue(v.ms) > t.maxSeen {
+			t.due.skip(makeDue(s.readDue(v.ms), si, key))
+		}
+	case v.info&flagChunk != 0 && v.ms == 2:
+		if c := s.chunks[v.off*chunkLen:]; c[0].info&(flagEntry|flagExit) == 0 && c[1].info&flagExit != 0 && s.readDue(c[0].ms) > t.maxSeen {
+			t.due.push(makeDue(s.readDue(c[0].ms), si, key))
+		}
+	}
 	if v.info&flagSpill != 0 {
 		sl := s.spills[v.off]
 		j, _ := slices.BinarySearchFunc(sl, e, cmpEv)
@@ -463,9 +492,13 @@ func cmpEv(a, b ev) int {
 func (t *Tracker) sweep() {
 	n := len(t.out)
 	for {
-		it, ok := t.due.pop(t.maxSeen)
+		it, redundant, ok := t.due.pop(t.maxSeen)
 		if !ok {
 			break
+		}
+		if redundant && !t.noSkip {
+			t.skipped++
+			continue
 		}
 		t.process(it.sec(), it.key, t.wm(it.sec()))
 	}
@@ -814,7 +847,7 @@ func (t *Tracker) evict(offset int64) {
 		t.parked = parked[:0]
 	}()
 	for t.pending > t.maxPend {
-		it, ok := t.due.pop(math.MaxInt64)
+		it, _, ok := t.due.pop(math.MaxInt64) // a redundant item's plate still has state to evict
 		if !ok {
 			break
 		}
