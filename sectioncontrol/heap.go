@@ -96,6 +96,7 @@ type dueQueue struct {
 	inRing int         // items in the ring, not popped
 	far    dueHeap
 	pool   [][]dueItem // empty buckets' slices, for reuse
+	tmp    []dueItem   // sortBucket's
 }
 
 const dueShift = 6
@@ -164,7 +165,7 @@ func (q *dueQueue) min() (dueItem, bool) {
 	}
 	bk := *q.bucket(q.cur)
 	if !q.sorted {
-		slices.SortFunc(bk[q.head:], cmpDue)
+		q.sortBucket(bk[q.head:], q.cur<<dueShift)
 		q.sorted = true
 	}
 	if it := bk[q.head]; len(q.far) == 0 || it.less(q.far[0]) {
@@ -236,6 +237,39 @@ func (q *dueQueue) filter(all bool, keep func(dueItem) bool) {
 	clear(q.far[len(kept):])
 	q.far = kept
 	q.far.init()
+}
+
+// sortBucket sorts the items of the bucket starting at ms base (items
+// clamped into it are earlier) in the dueHeap order: a counting sort by
+// trigger, then an insertion sort for the items of one trigger (few), where
+// a comparison sort costs a call per comparison.
+func (q *dueQueue) sortBucket(bk []dueItem, base int64) {
+	if len(bk) > 16 {
+		var count [1<<dueShift + 1]int32
+		slot := func(it dueItem) int { return int(min(max(it.trigger()-base, 0), 1<<dueShift-1)) }
+		for _, it := range bk {
+			count[slot(it)+1]++
+		}
+		for i := 1; i < len(count); i++ {
+			count[i] += count[i-1]
+		}
+		tmp := slices.Grow(q.tmp[:0], len(bk))[:len(bk)]
+		for _, it := range bk {
+			c := &count[slot(it)]
+			tmp[*c] = it
+			*c++
+		}
+		copy(bk, tmp)
+		q.tmp = tmp[:0]
+	}
+	for i := 1; i < len(bk); i++ {
+		it := bk[i]
+		j := i
+		for ; j > 0 && it.less(bk[j-1]); j-- {
+			bk[j] = bk[j-1]
+		}
+		bk[j] = it
+	}
 }
 
 func cmpDue(a, b dueItem) int {
