@@ -62,9 +62,9 @@ type section struct {
 	windowWhy                   []string
 	dedupe, maxTravel, lateness int64         // ms
 	tracks                      table[ev]     // one read inline, or where the reads are (flagChunk, flagSpill)
-	chunks                      []ev          // chunkLen reads a chunk: the reads of plates with 2 to chunkLen, sorted by cmpEv
+	chunks                      []ev          // chunkLen reads a chunk: the reads of plates with 2 to chunkLen, sorted by evBefore
 	freeChunks                  []int64       // unused chunks
-	spills                      [][]ev        // the reads of plates with more, sorted by cmpEv
+	spills                      [][]ev        // the reads of plates with more, sorted by evBefore
 	freeSpills                  []int64       // unused indices of spills
 	shields                     table[shield] // plates whose clusters an idle flush forced (flush.go)
 	dirty                       bool          // reads inserted since the last idle flush
@@ -302,7 +302,7 @@ func (t *Tracker) compactDue() {
 func (s *section) readDue(ms int64) int64 { return ms + s.dedupe + 1 + s.lateness }
 
 // insert adds e to key's state in section si, keeping the reads sorted by
-// cmpEv.
+// evBefore.
 //
 // An exit joining a lone undecided entry makes the entry's item redundant
 // (dueQueue.skip), which saves a lookup of most vehicles: processed at its
@@ -345,7 +345,10 @@ func (t *Tracker) insert(si int, key plateKey, e ev) {
 		t.one[0] = v
 		evs = t.one[:]
 	}
-	j, _ := slices.BinarySearchFunc(evs, e, cmpEv)
+	j := 0 // at most chunkLen reads: a scan, not a binary search calling a comparison
+	for j < len(evs) && evBefore(&evs[j], &e) {
+		j++
+	}
 	if len(evs) == chunkLen {
 		t.put(s, i, slices.Insert(append(t.kept[:0], evs...), j, e))
 		t.kept = t.kept[:0]
@@ -476,16 +479,30 @@ func (t *Tracker) freeSpill(sl []ev) {
 	}
 }
 
-// cmpEv orders a plate's reads: the current entry first, then by capture
-// time, entries before exits, then by offset, so any arrival order gives
-// one order.
+// evBefore orders a plate's reads: the current entry first, then by
+// capture time, entries before exits, then by offset, so any arrival order
+// gives one order.
+func evBefore(a, b *ev) bool {
+	switch {
+	case a.info&flagEntry != b.info&flagEntry:
+		return a.info&flagEntry != 0
+	case a.ms != b.ms:
+		return a.ms < b.ms
+	case a.info&flagExit != b.info&flagExit:
+		return a.info&flagExit == 0
+	}
+	return a.off < b.off
+}
+
+// cmpEv is evBefore as a comparison.
 func cmpEv(a, b ev) int {
-	return cmp.Or(
-		-cmp.Compare(a.info&flagEntry, b.info&flagEntry),
-		cmp.Compare(a.ms, b.ms),
-		cmp.Compare(a.info&flagExit, b.info&flagExit),
-		cmp.Compare(a.off, b.off),
-	)
+	switch {
+	case evBefore(&a, &b):
+		return -1
+	case evBefore(&b, &a):
+		return 1
+	}
+	return 0
 }
 
 // sweep takes every decision that the newest capture time made final.
