@@ -133,8 +133,8 @@ type Tracker struct {
 // New returns a Tracker for cfg (defaults applied to a copy). m may be nil
 // (no metrics); one Metrics is shared by the trackers of all partitions.
 func New(cfg Config, m *Metrics) (*Tracker, error) {
-	cfg.Sections = slices.Clone(cfg.Sections)
-	if err := cfg.applyDefaults(); err != nil {
+	cfg, err := cfg.WithDefaults()
+	if err != nil {
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
