@@ -163,10 +163,10 @@
 // one Advance share one string. BenchmarkPairing/workload=steady, a
 // long-lived stream with about 1e5 plates pending (500 vehicles/s, most
 // pairing, some speeding, a few without entry or exit, duplicates, reads
-// out of order by up to 2 s), measures 1.83-2.03 M reads/s per core
-// (492-548 ns of process CPU a read, the decisions it causes and the
-// harness's own included) on a shared 2-core Intel Xeon VM at load 7, 1.3
-// times the previous round's code in the same runs. What is left is mostly
+// out of order by up to 2 s), measures 1.78-2.13 M reads/s per core
+// (469-562 ns of process CPU a read, the decisions it causes and the
+// harness's own included) on a shared 2-core Intel Xeon VM at load 3-4,
+// 1.2-1.3 times the previous round's code in interleaved runs. What is left is mostly
 // cache misses: the table slot of a plate on each insert and on the exit's
 // due item, and the chunk holding its entry and exit.
 // The final flush costs about 2 µs per pending plate.
