@@ -62,8 +62,12 @@ func newSections(cfg sectioncontrol.Config, m *sectioncontrol.Metrics, now time.
 	hm := func(d time.Duration) string {
 		return fmt.Sprintf("%02d:%02d", int(d/time.Hour), int(d%time.Hour/time.Minute))
 	}
-	defs := make([]def, 0, len(cfg.Sections))
-	for _, sec := range cfg.Sections {
+	eff, err := cfg.WithDefaults() // show what is enforced, not zero values
+	if err != nil {
+		return nil, fmt.Errorf("section control: %w", err)
+	}
+	defs := make([]def, 0, len(eff.Sections))
+	for _, sec := range eff.Sections {
 		d := def{ID: sec.ID, Route: sec.Route, Entry: sec.Entry, Exit: sec.Exit, LengthM: sec.LengthM,
 			LimitKmh: sec.LimitKmh, ClassLimits: sec.ClassLimits, MaxTravel: sec.MaxTravel.String(),
 			Tolerance: sec.Tolerance.Name}
@@ -77,7 +81,6 @@ func newSections(cfg sectioncontrol.Config, m *sectioncontrol.Metrics, now time.
 		defs = append(defs, d)
 		s.stats[sec.ID] = &sectionStats{outcomes: make(map[string]int64)}
 	}
-	var err error
 	s.defs, err = json.Marshal(map[string]any{"sections": defs})
 	if err != nil {
 		return nil, err

@@ -130,6 +130,15 @@ func defaultSection() (Section, error) {
 	}, err
 }
 
+// WithDefaults returns a copy of c with the defaults applied, as New uses
+// it: what a Tracker enforces, for a caller to show (a zero MaxTravel is the
+// default 2h). An error reports a default that cannot be had (the zone).
+func (c Config) WithDefaults() (Config, error) {
+	c.Sections = slices.Clone(c.Sections)
+	err := c.applyDefaults()
+	return c, err
+}
+
 func (c *Config) applyDefaults() error {
 	if c.MaxPending == 0 {
 		c.MaxPending = 2_000_000

@@ -151,17 +151,24 @@
 //
 // Each read is due (looked at again) dedupe plus max_lateness after its
 // capture, so due items arrive almost in order: they go to a ring of 64 ms
-// buckets, sorted when reached (heap.go); a decided entry gets an expiry
-// item (in a heap) only when no read of the plate is due before its expiry,
-// which spares most vehicles one (their exit was read before their entry
-// was final). BenchmarkPairing/workload=steady, a long-lived stream with
-// about 1e5 plates pending (500 vehicles/s, most pairing, some speeding, a
-// few without entry or exit, duplicates, reads out of order by up to 2 s),
-// measures 0.7-1.07 M reads/s per core (0.94-1.4 µs of process CPU a read,
-// the decisions it causes and the harness's own 0.1 µs included) on a
-// shared, loaded 2-core AMD EPYC, 1.3-1.9 times the previous round's figure
-// in interleaved runs (0.43-0.63 M). What is left is mostly cache misses:
-// the table slot of a plate on insert and on each due item, and its chunk.
+// buckets, each sorted when reached by a counting sort on the trigger
+// (heap.go); a decided entry gets an expiry item (in a heap) only when no
+// read of the plate is due before its expiry, which spares most vehicles
+// one (their exit was read before their entry was final). An exit joining a
+// lone undecided entry marks the entry's item redundant (Tracker.insert):
+// the exit's item takes the same decisions in the same sweeps, so most
+// vehicles cost one lookup on their due items, not two
+// (TestSkipChangesNothing checks decisions, batches and checkpoints with
+// and without). A decision allocates nothing but a Violation: the plates of
+// one Advance share one string. BenchmarkPairing/workload=steady, a
+// long-lived stream with about 1e5 plates pending (500 vehicles/s, most
+// pairing, some speeding, a few without entry or exit, duplicates, reads
+// out of order by up to 2 s), measures 1.78-2.13 M reads/s per core
+// (469-562 ns of process CPU a read, the decisions it causes and the
+// harness's own included) on a shared 2-core Intel Xeon VM at load 3-4,
+// 1.2-1.3 times the previous round's code in interleaved runs. What is left is mostly
+// cache misses: the table slot of a plate on each insert and on the exit's
+// due item, and the chunk holding its entry and exit.
 // The final flush costs about 2 µs per pending plate.
 //
 // # Caveats

@@ -39,6 +39,12 @@ var pow37 = func() (p [keyLen + 1]uint64) {
 
 func (k plateKey) String() string {
 	var b [keyLen]byte
+	return string(k.appendTo(b[:0]))
+}
+
+// appendTo appends the plate k stands for to dst.
+func (k plateKey) appendTo(dst []byte) []byte {
+	var b [keyLen]byte
 	n := 0
 	for i := keyLen - 1; i >= 0; i-- {
 		d := byte(k % 37)
@@ -53,7 +59,7 @@ func (k plateKey) String() string {
 		}
 		n = max(n, i+1)
 	}
-	return string(b[:n])
+	return append(dst, b[:n]...)
 }
 
 // ev is one read as a pending state keeps it, in 24 bytes: what decisions

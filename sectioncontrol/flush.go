@@ -134,6 +134,7 @@ func (t *Tracker) Advance(now time.Time) []Decision {
 		t.trim()
 	}
 	ret := t.out
+	t.setPlates(ret)
 	for i := range ret {
 		if v := ret[i].Violation; v != nil {
 			v.DetectedAt = now.UTC()
@@ -142,6 +143,24 @@ func (t *Tracker) Advance(now time.Time) []Decision {
 	t.out, t.ret = t.ret[:0], ret
 	t.ord = t.ord[:0]
 	return ret
+}
+
+// setPlates sets the plates of the decisions out (keyed by t.ord, parallel
+// to it) as substrings of one string: one allocation per Advance, not one
+// per decision (a plate a caller keeps holds the batch's string: a few
+// bytes a decision).
+func (t *Tracker) setPlates(out []Decision) {
+	buf, ends := t.plateBuf[:0], t.plateEnds[:0]
+	for j := range out {
+		buf = t.ord[j].key.appendTo(buf)
+		ends = append(ends, len(buf))
+	}
+	all := string(buf)
+	start := 0
+	for j, end := range ends {
+		out[j].Plate, start = all[start:end], end
+	}
+	t.plateBuf, t.plateEnds = buf, ends
 }
 
 // flush forces the decisions of section i at watermark w: every plate with

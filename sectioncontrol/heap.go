@@ -18,7 +18,16 @@ func makeDue(trigger int64, sec int, key plateKey) dueItem {
 func (it dueItem) trigger() int64 { return int64(it.tk >> 16) }
 func (it dueItem) sec() int       { return int(it.tk & 0xffff) }
 
-func (a dueItem) less(b dueItem) bool { return a.tk < b.tk || a.tk == b.tk && a.key < b.key }
+func (a dueItem) less(b dueItem) bool {
+	return a.tk < b.tk || a.tk == b.tk && a.key.rank() < b.key.rank()
+}
+
+// redundantKey marks a due item as a marker (dueQueue.skip): plate keys are
+// below 37^12 < 2^63, so the top bit is free.
+const redundantKey plateKey = 1 << 63
+
+// rank orders keys with a marker just before the item it marks.
+func (k plateKey) rank() uint64 { return uint64(k)<<1 | (uint64(k)>>63 ^ 1) }
 
 // dueHeap is a min-heap by (trigger, section, plate): a total order, so the
 // pop order does not depend on the push history (container/heap would
@@ -87,6 +96,7 @@ type dueQueue struct {
 	inRing int         // items in the ring, not popped
 	far    dueHeap
 	pool   [][]dueItem // empty buckets' slices, for reuse
+	tmp    []dueItem   // sortBucket's
 }
 
 const dueShift = 6
@@ -155,7 +165,7 @@ func (q *dueQueue) min() (dueItem, bool) {
 	}
 	bk := *q.bucket(q.cur)
 	if !q.sorted {
-		slices.SortFunc(bk[q.head:], cmpDue)
+		q.sortBucket(bk[q.head:], q.cur<<dueShift)
 		q.sorted = true
 	}
 	if it := bk[q.head]; len(q.far) == 0 || it.less(q.far[0]) {
@@ -165,19 +175,36 @@ func (q *dueQueue) min() (dueItem, bool) {
 }
 
 // pop removes and returns the earliest item if its trigger is at or before
-// limit.
-func (q *dueQueue) pop(limit int64) (dueItem, bool) {
-	it, ok := q.min()
-	if !ok || it.trigger() > limit {
-		return dueItem{}, false
+// limit; redundant reports that skip marked it.
+func (q *dueQueue) pop(limit int64) (it dueItem, redundant, ok bool) {
+	var marker dueItem
+	for {
+		it, ok := q.min()
+		if !ok || it.trigger() > limit {
+			return dueItem{}, false, false // a marker's item sorts next, with its trigger: it is gone
+		}
+		if q.inRing > 0 && (*q.bucket(q.cur))[q.head] == it {
+			q.head++
+			q.inRing--
+		} else {
+			q.far.pop()
+		}
+		if it.key&redundantKey != 0 {
+			marker = it
+			continue
+		}
+		return it, marker.tk == it.tk && marker.key == it.key|redundantKey, true
 	}
-	if q.inRing > 0 && (*q.bucket(q.cur))[q.head] == it {
-		q.head++
-		q.inRing--
-	} else {
-		q.far.pop()
+}
+
+// skip marks the item it, in the queue, redundant: a marker, popped just
+// before it, says so (see Tracker.insert for when an item is). An item in
+// the head bucket or the heap is left unmarked: marking is only a saving.
+func (q *dueQueue) skip(it dueItem) {
+	if b := it.trigger() >> dueShift; q.inRing > 0 && b > q.cur && b-q.cur < int64(len(q.ring)) {
+		it.key |= redundantKey
+		q.push(it)
 	}
-	return it, true
 }
 
 // filter keeps the items for which keep is true, in order: only those of
@@ -192,7 +219,7 @@ func (q *dueQueue) filter(all bool, keep func(dueItem) bool) {
 			}
 			kept := bk[:0]
 			for _, it := range bk {
-				if keep(it) {
+				if it.key&redundantKey == 0 && keep(it) { // markers go: what they mark may change
 					kept = append(kept, it)
 				}
 			}
@@ -210,6 +237,39 @@ func (q *dueQueue) filter(all bool, keep func(dueItem) bool) {
 	clear(q.far[len(kept):])
 	q.far = kept
 	q.far.init()
+}
+
+// sortBucket sorts the items of the bucket starting at ms base (items
+// clamped into it are earlier) in the dueHeap order: a counting sort by
+// trigger, then an insertion sort for the items of one trigger (few), where
+// a comparison sort costs a call per comparison.
+func (q *dueQueue) sortBucket(bk []dueItem, base int64) {
+	if len(bk) > 16 {
+		var count [1<<dueShift + 1]int32
+		slot := func(it dueItem) int { return int(min(max(it.trigger()-base, 0), 1<<dueShift-1)) }
+		for _, it := range bk {
+			count[slot(it)+1]++
+		}
+		for i := 1; i < len(count); i++ {
+			count[i] += count[i-1]
+		}
+		tmp := slices.Grow(q.tmp[:0], len(bk))[:len(bk)]
+		for _, it := range bk {
+			c := &count[slot(it)]
+			tmp[*c] = it
+			*c++
+		}
+		copy(bk, tmp)
+		q.tmp = tmp[:0]
+	}
+	for i := 1; i < len(bk); i++ {
+		it := bk[i]
+		j := i
+		for ; j > 0 && it.less(bk[j-1]); j-- {
+			bk[j] = bk[j-1]
+		}
+		bk[j] = it
+	}
 }
 
 func cmpDue(a, b dueItem) int {

@@ -28,7 +28,7 @@ func (s *section) inForce(ms int64, a, b uint8) (float64, string) {
 	}
 	if a == b && a != 0 {
 		if cl := s.classLimits[a]; cl > 0 && cl <= l {
-			l, why = cl, "class:"+classes[a]
+			l, why = cl, s.classWhy[a]
 		}
 	}
 	return l, why

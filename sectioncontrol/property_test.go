@@ -266,3 +266,87 @@ func TestIdleFlushLosesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipChangesNothing: skipping redundant due items (Tracker.insert)
+// changes no decision, no Advance it comes out of, no pending count and no
+// checkpoint. The traffic is made to meet every case the skip must respect:
+// a short max_travel (expiries), an exit cluster that grows past the
+// entry's expiry, an earlier entry read arriving after the exit, duplicates,
+// plates passing again, reads delayed up to max_lateness; with evictions (a
+// small MaxPending) and idle flushes (pauses in the input).
+func TestSkipChangesNothing(t *testing.T) {
+	cfg := benchConfig()
+	cfg.Sections[0].MaxTravel = 90 * time.Second
+	cfg.Sections[0].Dedupe = 10 * time.Second
+	t0 := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
+	for seed := range uint64(12) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		cfg.MaxPending = 0
+		if seed%3 == 1 {
+			cfg.MaxPending = 60
+		}
+		type arrival struct {
+			at time.Time
+			r  plate.Read
+		}
+		var as []arrival
+		add := func(cam string, ts time.Time, p string) {
+			as = append(as, arrival{ts.Add(time.Duration(rng.Int64N(int64(2 * time.Minute)))), benchRead(cam, ts, p)})
+		}
+		for i := range 800 {
+			p := fmt.Sprintf("K%03d", rng.IntN(150))
+			te := t0.Add(time.Duration(i) * 2 * time.Second).Add(time.Duration(rng.IntN(1000)) * time.Millisecond)
+			tx := te.Add(time.Duration(20+rng.IntN(100)) * time.Second)
+			if rng.IntN(4) == 0 {
+				add("A2", te.Add(-time.Duration(rng.IntN(40))*time.Second), p) // an earlier entry read
+			}
+			for k := range 1 + rng.IntN(3) {
+				if k == 0 || rng.IntN(2) == 0 {
+					add("A1", te.Add(time.Duration(k*rng.IntN(9000))*time.Millisecond), p)
+				}
+			}
+			for k := range rng.IntN(4) {
+				add("B1", tx.Add(time.Duration(k*rng.IntN(9000))*time.Millisecond), p) // a cluster that may grow past the expiry
+			}
+		}
+		slices.SortStableFunc(as, func(a, b arrival) int { return a.at.Compare(b.at) })
+		run := func(noSkip bool) (out []string, skipped int) {
+			tr, err := New(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.noSkip = noSkip
+			idle := rand.New(rand.NewPCG(seed, 8))
+			now := time.Unix(0, 0)
+			for i := range as {
+				tr.Observe(&as[i].r, int64(i))
+				if seed%2 == 1 && idle.IntN(50) == 0 {
+					now = now.Add(time.Minute) // idle: a flush
+				}
+				now = now.Add(time.Millisecond)
+				line := fmt.Sprintf("%d pending=%d cp=%x:", i, tr.Pending(), tr.Checkpoint(nil))
+				for _, d := range tr.Advance(now) {
+					line += " " + formatDecision(&d, true)
+				}
+				out = append(out, line)
+			}
+			for _, d := range tr.Advance(now.Add(time.Hour)) {
+				out = append(out, formatDecision(&d, true))
+			}
+			return out, tr.skipped
+		}
+		want, _ := run(true)
+		got, skipped := run(false)
+		if skipped < 50 {
+			t.Fatalf("seed %d: %d items skipped: the traffic is wrong", seed, skipped)
+		}
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] {
+				t.Fatalf("seed %d: with the skip (%d items)\ngot  %s\nwant %s", seed, skipped, got[i], want[i])
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("seed %d: %d lines, want %d", seed, len(got), len(want))
+		}
+	}
+}

@@ -39,7 +39,7 @@ func (o Outcome) String() string {
 type Decision struct {
 	SectionID string
 	Outcome   Outcome
-	Plate     string    // normalized
+	Plate     string    // normalized (the plates of one Advance share one string)
 	At        time.Time // capture time of the exit (pairs) or of the entry
 	// MeasuredKmh is the pair's average speed (Violation, Compliant,
 	// Annulled, Anomaly with a positive duration); zero otherwise.
@@ -58,12 +58,13 @@ const maxMs = 1<<46 - 1
 type section struct {
 	Section
 	classLimits                 [numClasses]float64 // 0: no class limit
+	classWhy                    [numClasses]string  // "class:truck": built once, not per pair
 	windowWhy                   []string
 	dedupe, maxTravel, lateness int64         // ms
 	tracks                      table[ev]     // one read inline, or where the reads are (flagChunk, flagSpill)
-	chunks                      []ev          // chunkLen reads a chunk: the reads of plates with 2 to chunkLen, sorted by cmpEv
+	chunks                      []ev          // chunkLen reads a chunk: the reads of plates with 2 to chunkLen, sorted by evBefore
 	freeChunks                  []int64       // unused chunks
-	spills                      [][]ev        // the reads of plates with more, sorted by cmpEv
+	spills                      [][]ev        // the reads of plates with more, sorted by evBefore
 	freeSpills                  []int64       // unused indices of spills
 	shields                     table[shield] // plates whose clusters an idle flush forced (flush.go)
 	dirty                       bool          // reads inserted since the last idle flush
@@ -106,6 +107,8 @@ type Tracker struct {
 	out, ret  []Decision // decisions since the last Advance; the slice it returned
 	ord       []outKey   // parallel to out
 	quiet     bool       // replaying reads before the checkpoint: decisions were emitted already
+	noSkip    bool       // process redundant due items too (tests: the skip changes nothing)
+	skipped   int        // redundant due items not processed
 
 	routes   []*route // route_policy highest only
 	routeDue dueHeap  // route items: sec is the route index (route.go)
@@ -113,23 +116,25 @@ type Tracker struct {
 	rp       replay
 	segShift uint8 // replay segments are aligned blocks of 1<<segShift offsets
 
-	one     [1]ev
-	kept    []ev
-	free    [][]ev
-	scratch []cluster
-	order   []int
-	member  []int32
-	items   []dueItem
-	chain   []int
-	lasts   []int
-	parked  []dueItem
+	one       [1]ev
+	plateBuf  []byte
+	plateEnds []int
+	kept      []ev
+	free      [][]ev
+	scratch   []cluster
+	order     []int
+	member    []int32
+	items     []dueItem
+	chain     []int
+	lasts     []int
+	parked    []dueItem
 }
 
 // New returns a Tracker for cfg (defaults applied to a copy). m may be nil
 // (no metrics); one Metrics is shared by the trackers of all partitions.
 func New(cfg Config, m *Metrics) (*Tracker, error) {
-	cfg.Sections = slices.Clone(cfg.Sections)
-	if err := cfg.applyDefaults(); err != nil {
+	cfg, err := cfg.WithDefaults()
+	if err != nil {
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -164,7 +169,7 @@ func New(cfg Config, m *Metrics) (*Tracker, error) {
 			dedupe: s.Dedupe.Milliseconds(), maxTravel: s.MaxTravel.Milliseconds(), lateness: s.MaxLateness.Milliseconds()}
 		for class, l := range s.ClassLimits {
 			if c := classCode(class); c != 0 {
-				cs.classLimits[c] = l
+				cs.classLimits[c], cs.classWhy[c] = l, "class:"+classes[c]
 			}
 		}
 		for _, w := range s.Schedule {
@@ -264,8 +269,8 @@ func (t *Tracker) observe(r *plate.Read, offset int64) {
 		}
 		s.dirty = true
 		t.segAdd(offset)
-		t.insert(s, key, e)
-		t.due.push(makeDue(ms+s.dedupe+1+s.lateness, i, key))
+		t.insert(i, key, e)
+		t.due.push(makeDue(s.readDue(ms), i, key))
 	}
 	if !t.seen || ms > t.maxSeen {
 		t.maxSeen, t.seen = ms, true
@@ -292,8 +297,25 @@ func (t *Tracker) compactDue() {
 	t.compactAt = max(2*len(t.due.far), 1024)
 }
 
-// insert adds e to key's state in s, keeping the reads sorted by cmpEv.
-func (t *Tracker) insert(s *section, key plateKey, e ev) {
+// readDue is when the newest capture time makes a read captured at ms
+// final, unless another read joins its cluster: the trigger of its item.
+func (s *section) readDue(ms int64) int64 { return ms + s.dedupe + 1 + s.lateness }
+
+// insert adds e to key's state in section si, keeping the reads sorted by
+// evBefore.
+//
+// An exit joining a lone undecided entry makes the entry's item redundant
+// (dueQueue.skip), which saves a lookup of most vehicles: processed at its
+// trigger, the item would decide the entry cluster and nothing else (no
+// current entry to replace, nothing to emit, no expiry to arm as the exit
+// is due no later than the entry's expiry); the next process call of the
+// plate, by the exit's item at the latest, takes the same decisions in the
+// same sweeps. A read joining such a pair before the entry's item is due
+// (it may bring an earlier entry, or lengthen the exit's cluster past the
+// expiry) pushes the item again, undoing the skip; a flush drops the
+// markers.
+func (t *Tracker) insert(si int, key plateKey, e ev) {
+	s := t.secs[si]
 	i := s.tracks.find(key)
 	if i < 0 {
 		s.tracks.insert(key, e)
@@ -302,6 +324,16 @@ func (t *Tracker) insert(s *section, key plateKey, e ev) {
 		return
 	}
 	v := s.tracks.slots[i].val
+	switch {
+	case v.info&(flagChunk|flagSpill|flagEntry|flagExit) == 0 && e.info&flagExit != 0:
+		if e.ms >= v.ms && e.ms+s.dedupe <= v.ms+s.maxTravel && s.shields.len() == 0 && s.readDue(v.ms) > t.maxSeen {
+			t.due.skip(makeDue(s.readDue(v.ms), si, key))
+		}
+	case v.info&flagChunk != 0 && v.ms == 2:
+		if c := s.chunks[v.off*chunkLen:]; c[0].info&(flagEntry|flagExit) == 0 && c[1].info&flagExit != 0 && s.readDue(c[0].ms) > t.maxSeen {
+			t.due.push(makeDue(s.readDue(c[0].ms), si, key))
+		}
+	}
 	if v.info&flagSpill != 0 {
 		sl := s.spills[v.off]
 		j, _ := slices.BinarySearchFunc(sl, e, cmpEv)
@@ -313,7 +345,10 @@ func (t *Tracker) insert(s *section, key plateKey, e ev) {
 		t.one[0] = v
 		evs = t.one[:]
 	}
-	j, _ := slices.BinarySearchFunc(evs, e, cmpEv)
+	j := 0 // at most chunkLen reads: a scan, not a binary search calling a comparison
+	for j < len(evs) && evBefore(&evs[j], &e) {
+		j++
+	}
 	if len(evs) == chunkLen {
 		t.put(s, i, slices.Insert(append(t.kept[:0], evs...), j, e))
 		t.kept = t.kept[:0]
@@ -444,25 +479,43 @@ func (t *Tracker) freeSpill(sl []ev) {
 	}
 }
 
-// cmpEv orders a plate's reads: the current entry first, then by capture
-// time, entries before exits, then by offset, so any arrival order gives
-// one order.
+// evBefore orders a plate's reads: the current entry first, then by
+// capture time, entries before exits, then by offset, so any arrival order
+// gives one order.
+func evBefore(a, b *ev) bool {
+	switch {
+	case a.info&flagEntry != b.info&flagEntry:
+		return a.info&flagEntry != 0
+	case a.ms != b.ms:
+		return a.ms < b.ms
+	case a.info&flagExit != b.info&flagExit:
+		return a.info&flagExit == 0
+	}
+	return a.off < b.off
+}
+
+// cmpEv is evBefore as a comparison.
 func cmpEv(a, b ev) int {
-	return cmp.Or(
-		-cmp.Compare(a.info&flagEntry, b.info&flagEntry),
-		cmp.Compare(a.ms, b.ms),
-		cmp.Compare(a.info&flagExit, b.info&flagExit),
-		cmp.Compare(a.off, b.off),
-	)
+	switch {
+	case evBefore(&a, &b):
+		return -1
+	case evBefore(&b, &a):
+		return 1
+	}
+	return 0
 }
 
 // sweep takes every decision that the newest capture time made final.
 func (t *Tracker) sweep() {
 	n := len(t.out)
 	for {
-		it, ok := t.due.pop(t.maxSeen)
+		it, redundant, ok := t.due.pop(t.maxSeen)
 		if !ok {
 			break
+		}
+		if redundant && !t.noSkip {
+			t.skipped++
+			continue
 		}
 		t.process(it.sec(), it.key, t.wm(it.sec()))
 	}
@@ -726,11 +779,12 @@ func b2i(b bool) int {
 func timeMs(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 func (t *Tracker) single(s *section, o Outcome, key plateKey, ms int64) {
-	t.emit(s, key, Decision{SectionID: s.ID, Outcome: o, Plate: key.String(), At: timeMs(ms)})
+	t.emit(s, key, Decision{SectionID: s.ID, Outcome: o, At: timeMs(ms)})
 }
 
-// emit records d for the next Advance to return, and counts it; while
-// replaying reads from before the checkpoint it drops d (emitted already).
+// emit records d for the next Advance to return (which sets d.Plate from
+// key), and counts it; while replaying reads from before the checkpoint it
+// drops d (emitted already).
 func (t *Tracker) emit(s *section, key plateKey, d Decision) {
 	if t.quiet {
 		return
@@ -745,7 +799,7 @@ func (t *Tracker) emit(s *section, key plateKey, d Decision) {
 // earliest replay segment of a read of the pair's clusters (for routes).
 func (t *Tracker) pair(i int, key plateKey, e, x *ev, pin int64) {
 	s := t.secs[i]
-	d := Decision{SectionID: s.ID, Plate: key.String(), At: timeMs(x.ms)}
+	d := Decision{SectionID: s.ID, At: timeMs(x.ms)}
 	durMs := x.ms - e.ms
 	var measured, margin, corrected float64
 	switch {
@@ -810,7 +864,7 @@ func (t *Tracker) evict(offset int64) {
 		t.parked = parked[:0]
 	}()
 	for t.pending > t.maxPend {
-		it, ok := t.due.pop(math.MaxInt64)
+		it, _, ok := t.due.pop(math.MaxInt64) // a redundant item's plate still has state to evict
 		if !ok {
 			break
 		}
