@@ -100,6 +100,11 @@ type Store struct {
 
 	notifyMu sync.Mutex
 	notify   map[Log]chan struct{} // guarded by notifyMu
+
+	// groupMu guards queue, the Writes waiting to be group-committed
+	// (write.go); it is never held with another lock.
+	groupMu sync.Mutex
+	queue   []*pendingWrite
 }
 
 // Open opens (or creates) the store in opts.Dir. It starts no goroutines of

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
@@ -181,6 +182,60 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	if !reflect.DeepEqual(inLog, hitIDs) {
 		t.Errorf("hit log has %d ids, want the %d distinct ids given", len(inLog), len(hitIDs))
+	}
+}
+
+// TestGroupCommit has writers, each with its own reads, hits and State key,
+// write at once so that their batches are committed together: every read
+// is one passage, every hit is counted new once, and each writer's State
+// holds its last value.
+func TestGroupCommit(t *testing.T) {
+	const writers, batches, perBatch = 8, 30, 20
+	s := open(t, Options{NoSync: true})
+	ts := now().Add(-time.Minute)
+	var (
+		mu    sync.Mutex
+		total WriteResult
+		wg    sync.WaitGroup
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for b := range batches {
+				var batch Batch
+				for j := range perBatch {
+					n := (w*batches+b)*perBatch + j
+					r := read(plateOf(n%50), ts.Add(time.Duration(n)*time.Millisecond), n)
+					batch.Reads = append(batch.Reads, r)
+					if j == 0 {
+						batch.Hits = append(batch.Hits, hit(r, "stolen"))
+					}
+				}
+				batch.State = []State{{Key: fmt.Sprintf("writer/%d", w), Value: []byte(strconv.Itoa(b))}}
+				res, err := s.Write(&batch)
+				if err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+				mu.Lock()
+				total.Passages += res.Passages
+				total.Hits += res.Hits
+				total.KnownHits += res.KnownHits
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if want := (WriteResult{Passages: writers * batches * perBatch, Hits: writers * batches}); total != want {
+		t.Errorf("totals %+v, want %+v", total, want)
+	}
+	if n := len(allEvents(t, s, "")); n != writers*batches {
+		t.Errorf("%d hits in the log, want %d", n, writers*batches)
+	}
+	for w := range writers {
+		v, err := s.State(fmt.Sprintf("writer/%d", w))
+		if err != nil || string(v) != strconv.Itoa(batches-1) {
+			t.Errorf("writer %d: state %q, %v; want %q", w, v, err, strconv.Itoa(batches-1))
+		}
 	}
 }
 
