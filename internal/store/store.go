@@ -101,10 +101,12 @@ type Store struct {
 	notifyMu sync.Mutex
 	notify   map[Log]chan struct{} // guarded by notifyMu
 
-	// groupMu guards queue, the Writes waiting to be group-committed
-	// (write.go); it is never held with another lock.
+	// groupMu guards queue, the Writes waiting to be group-committed, and
+	// groups, the number of groups committing (write.go). It is never held
+	// with another lock.
 	groupMu sync.Mutex
 	queue   []*pendingWrite
+	groups  int
 }
 
 // Open opens (or creates) the store in opts.Dir. It starts no goroutines of

@@ -69,26 +69,25 @@ var errInvalid = errors.New("invalid")
 // past retention, is skipped.
 //
 // Concurrent Writes are committed together (group commit): the batches that
-// arrive while one group commits wait and go into the next one, up to about
-// one transaction's worth. A group is one Badger transaction unless it is
-// larger than about 1 MiB or 4096 entries; it is then split, the hits going
-// with the last reads and every batch's State with the last transaction. A
-// crash between two of its transactions may store reads without their hits:
-// the caller, whose offsets are not committed, writes the batch again and
-// the hits are appended then. On error nothing is counted as written; every
-// batch of the group gets the error. Safe for concurrent use.
+// arrive while maxGroups groups commit wait and go into the next group, up
+// to about one transaction's worth. A group is one Badger transaction unless
+// it is larger than about 1 MiB or 4096 entries; it is then split, the hits
+// going with the last reads and every batch's State with the last
+// transaction. A crash between two of its transactions may store reads
+// without their hits: the caller, whose offsets are not committed, writes
+// the batch again and the hits are appended then. On error nothing is
+// counted as written; every batch of the group gets the error. Safe for
+// concurrent use.
 func (s *Store) Write(b *Batch) (WriteResult, error) {
 	start := time.Now()
 	w := &pendingWrite{b: b, wake: make(chan struct{}, 1)}
 	s.groupMu.Lock()
 	s.queue = append(s.queue, w)
-	front := len(s.queue) == 1
+	s.dispatch()
 	s.groupMu.Unlock()
-	if !front {
-		<-w.wake
-	}
-	if !w.done {
-		s.lead(start)
+	<-w.wake
+	if w.group != nil {
+		s.lead(w.group, start)
 	}
 	res, err := w.res, w.err
 	s.m.passages.Add(float64(res.Passages))
@@ -104,50 +103,56 @@ func (s *Store) Write(b *Batch) (WriteResult, error) {
 	return res, nil
 }
 
+// maxGroups is how many groups commit at once: one builds its transaction
+// while the other is in Badger's write and sync. One transaction costs one
+// sync of Badger's write-ahead log (Badger takes the transactions queued at
+// once together but syncs per transaction), so twelve partition workers
+// writing small batches each paid their own sync; a single group at a time
+// lost the overlap of building and syncing and halved the throughput at
+// saturation.
+const maxGroups = 2
+
 // pendingWrite is a Write in the group-commit queue (Store.queue).
 type pendingWrite struct {
-	b    *Batch
-	res  WriteResult
-	err  error
-	done bool // res and err are final; set before wake
-	// wake is signalled once: when done, or when this Write reaches the
-	// front of the queue and leads the next group.
+	b     *Batch
+	res   WriteResult
+	err   error
+	group []*pendingWrite // set on the Write that commits the group
+	// wake is signalled once: when res and err are final, or when group
+	// is set.
 	wake chan struct{}
 }
 
-// lead writes the group at the front of the queue, whose first Write is
-// the caller's, then wakes the group and hands the front to the next Write
-// waiting. One Badger transaction costs one sync of its write-ahead log
-// (Badger groups the transactions queued at once but syncs per
-// transaction), so twelve partition workers writing small batches each
-// paid their own sync behind the others'.
-func (s *Store) lead(now time.Time) {
-	s.groupMu.Lock()
-	n, entries := 0, 0
-	for _, w := range s.queue {
-		e := len(w.b.Reads) + len(w.b.Hits) + len(w.b.Violations)
-		if n > 0 && entries+e > maxTxnEntries {
-			break
+// dispatch starts groups from the front of the queue while fewer than
+// maxGroups commit: the first Write of each group commits it. groupMu held.
+func (s *Store) dispatch() {
+	for s.groups < maxGroups && len(s.queue) > 0 {
+		n, entries := 0, 0
+		for _, w := range s.queue {
+			e := len(w.b.Reads) + len(w.b.Hits) + len(w.b.Violations)
+			if n > 0 && entries+e > maxTxnEntries {
+				break
+			}
+			n, entries = n+1, entries+e
 		}
-		n, entries = n+1, entries+e
+		g := slices.Clone(s.queue[:n])
+		s.queue = slices.Delete(s.queue, 0, n)
+		s.groups++
+		g[0].group = g
+		g[0].wake <- struct{}{}
 	}
-	group := slices.Clone(s.queue[:n])
-	s.groupMu.Unlock()
+}
 
+// lead commits group, wakes its Writes and starts the next group.
+func (s *Store) lead(group []*pendingWrite, now time.Time) {
 	s.write(group, now)
-
 	s.groupMu.Lock()
-	s.queue = slices.Delete(s.queue, 0, n)
-	for i, w := range group {
-		w.done = true
-		if i > 0 {
-			w.wake <- struct{}{}
-		}
+	defer s.groupMu.Unlock()
+	for _, w := range group[1:] {
+		w.wake <- struct{}{}
 	}
-	if len(s.queue) > 0 {
-		s.queue[0].wake <- struct{}{}
-	}
-	s.groupMu.Unlock()
+	s.groups--
+	s.dispatch()
 }
 
 // write commits the batches of group together and sets each one's result.
