@@ -318,21 +318,23 @@ func (w *worker) run(ctx context.Context) error {
 				break drain
 			}
 		}
-		for len(recs) > 0 {
+		// rest walks recs so that recs keeps its capacity (no batch
+		// reallocates it).
+		for rest := recs; len(rest) > 0; {
 			// A batch is all replay or all new.
-			n := len(recs)
-			if recs[0].Offset < w.replayEnd {
-				n, _ = slices.BinarySearchFunc(recs, w.replayEnd, func(m kafka.Message, off int64) int {
+			n := len(rest)
+			if rest[0].Offset < w.replayEnd {
+				n, _ = slices.BinarySearchFunc(rest, w.replayEnd, func(m kafka.Message, off int64) int {
 					return cmp.Compare(m.Offset, off)
 				})
 			}
 			fctx, cancel := context.WithTimeout(flushCtx, flushTimeout)
-			err := w.handle(fctx, recs[:n], recs[0].Offset < w.replayEnd)
+			err := w.handle(fctx, rest[:n], rest[0].Offset < w.replayEnd)
 			cancel()
 			if err != nil {
 				return err
 			}
-			recs = recs[n:]
+			rest = rest[n:]
 		}
 		if w.pending > w.committed && time.Since(w.lastCommit) >= c.cfg.CommitInterval {
 			if err := w.commit(flushCtx); err != nil {
