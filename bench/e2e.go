@@ -294,15 +294,20 @@ type latencies struct {
 }
 
 // follow reads the hits topic until ctx is done; each hit's read carries
-// its send time in image_ref.
+// its send time in image_ref. It never commits (ReadMessage in a group
+// commits every message synchronously, which queued bursts of hits behind
+// commit round trips), and its fetches wait up to 500 ms for a hit: the
+// broker answers as soon as one arrives, whereas a 5 ms MaxWait made kafka-go
+// time out a fetch a loaded broker answered late, close the connection and
+// redial (533 errors, 545 dials in a 6 s run: read→hit p50 193 ms).
 func (l *latencies) follow(ctx context.Context, brokers []string, topic string) {
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic,
 		GroupID: "anpr-bench-hits-" + strconv.FormatInt(time.Now().UnixNano(), 36), StartOffset: kafka.LastOffset,
-		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 5 * time.Millisecond})
+		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 500 * time.Millisecond})
 	defer r.Close()
 	mark := []byte(`"image_ref":"` + sendMark)
 	for {
-		m, err := r.ReadMessage(ctx)
+		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			return
 		}

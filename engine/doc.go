@@ -18,8 +18,9 @@
 //     time, read_id digest) and a hit's id is a function of (read_id, list,
 //     entry plate), so a read processed again overwrites its passage with
 //     the same bytes and its hits are known.
-//  6. Hits are produced to the hits topic and acknowledged by the broker;
-//     rejects to the DLQ.
+//  6. Hits are produced to the hits topic and acknowledged by the broker,
+//     while step 5 runs (the offsets wait for both, so their order does
+//     not matter to what is kept); rejects to the DLQ.
 //  7. Only then ingest marks the offsets committable.
 //
 // When a partition is idle for the commit interval, Idle lets the tracker

@@ -139,21 +139,32 @@ func (p *processor) Process(ctx context.Context, b *ingest.Batch) error {
 	if err := p.publishViolations(ctx); err != nil {
 		return err
 	}
+	// The hits are produced while the batch is stored: the offsets are
+	// committed only once both are done, so a crash or an error in either
+	// replays the batch, and the order of the two does not matter to what
+	// is kept; the hit reaches dispatch one produce round trip sooner.
 	// A read processed again (replay, gateway retry) rewrites its passage
 	// with the same key and its hits with the same ids: the store keeps one
 	// of each, and the hits are published again (at-least-once, same ids).
+	var produced chan error
+	if len(p.msgs) > 0 {
+		produced = make(chan error, 1)
+		go func() { produced <- e.hits.WriteMessages(ctx, p.msgs...) }()
+	}
 	res, err := e.store.Write(&store.Batch{Reads: p.fresh, Hits: p.events, Violations: p.vevents, State: p.checkpoint()})
+	var perr error
+	if produced != nil {
+		perr = <-produced
+	}
 	if err != nil {
 		return fmt.Errorf("store batch: %w", err)
+	}
+	if perr != nil {
+		return fmt.Errorf("produce %d hits: %w", len(p.msgs), perr)
 	}
 	p.stored()
 	if e.sections != nil {
 		e.sections.count(ds)
-	}
-	if len(p.msgs) > 0 {
-		if err := e.hits.WriteMessages(ctx, p.msgs...); err != nil {
-			return fmt.Errorf("produce %d hits: %w", len(p.msgs), err)
-		}
 	}
 	done := time.Now()
 	for i := range p.hits {

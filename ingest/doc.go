@@ -11,7 +11,9 @@
 // A worker owns its partition: it fetches, forms a batch from what is
 // already buffered (so batches grow under load and stay small when idle),
 // decodes, hands the valid reads to its own Processor, produces rejects to
-// the DLQ, and then marks the batch's offsets committable. Per-plate order
+// the DLQ, and then marks the batch's offsets committable; one goroutine
+// per generation commits every partition's offset in one request every
+// CommitInterval, and each worker once more when it stops. Per-plate order
 // holds because gateways key reads by normalized plate (murmur2), so a plate
 // always lands in one partition and so in one worker.
 //

@@ -101,8 +101,15 @@
 // under seqMu, held until the commit returns, so they become visible in order
 // and a cursor reader never skips one. Commit returns once Badger has the
 // data: with SyncWrites (the default) after syncing the write-ahead log.
-// Badger group-commits concurrent transactions; those that append events are
-// serialized by seqMu.
+// Badger takes the transactions queued at once together but syncs its log
+// once per transaction, so Write group-commits itself: concurrent Writes
+// queue (groupMu); while fewer than two groups commit, the batches at the
+// front, up to about one transaction, become a group committed in one
+// transaction and one sync by its first Write. Two groups at a time let one
+// build while the other syncs (one at a time halved the throughput at
+// saturation). With twelve partition workers at 50 k reads/s this cut the
+// engine's CPU per read by about a fifth (17–19 to 13–14 CPU-s per million)
+// and the store write p50 from 4–8 ms to 2–4 ms.
 //
 // Putting the hits in the passages' transaction costs one sync per Write; a
 // separate hit transaction measured 15–20 % slower with sync on (two syncs),

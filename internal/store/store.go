@@ -107,6 +107,13 @@ type Store struct {
 	notify   map[Log]chan struct{} // guarded by notifyMu
 
 	days *dayFilter // its own lock, last in the order (taken under seqMu after a commit)
+
+	// groupMu guards queue, the Writes waiting to be group-committed, and
+	// groups, the number of groups committing (write.go). It is never held
+	// with another lock.
+	groupMu sync.Mutex
+	queue   []*pendingWrite
+	groups  int
 }
 
 // Open opens (or creates) the store in opts.Dir. It starts no goroutines of

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -64,17 +65,31 @@ var errInvalid = errors.New("invalid")
 // read written again overwrites itself with the same bytes; a read that
 // appears earlier in b, or that is past retention, is skipped. A hit whose id
 // is new is appended to the log with the next sequence; a hit whose id is
-// already there (or earlier in b), or that is past retention, is skipped.
+// already there (or earlier in b, or in a batch committed with b), or that is
+// past retention, is skipped.
 //
-// A batch is one Badger transaction unless it is larger than about 2 MiB or
-// 2730 reads; it is then split, the hits going with the last reads. A
-// crash between two of its transactions may store reads without their hits:
-// the caller, whose offsets are not committed, writes the batch again and the
-// hits are appended then. On error the result counts what was committed
-// before it. Safe for concurrent use.
+// Concurrent Writes are committed together (group commit): the batches that
+// arrive while maxGroups groups commit wait and go into the next group, up
+// to about one transaction's worth. A group is one Badger transaction unless
+// it is larger than about 2 MiB or 2730 reads; it is then split, the hits
+// going with the last reads and every batch's State with the last
+// transaction. A crash between two of its transactions may store reads
+// without their hits: the caller, whose offsets are not committed, writes
+// the batch again and the hits are appended then. On error nothing is
+// counted as written; every batch of the group gets the error. Safe for
+// concurrent use.
 func (s *Store) Write(b *Batch) (WriteResult, error) {
 	start := time.Now()
-	res, err := s.write(b, start)
+	w := &pendingWrite{b: b, wake: make(chan struct{}, 1)}
+	s.groupMu.Lock()
+	s.queue = append(s.queue, w)
+	s.dispatch()
+	s.groupMu.Unlock()
+	<-w.wake
+	if w.group != nil {
+		s.lead(w.group, start)
+	}
+	res, err := w.res, w.err
 	s.m.passages.Add(float64(res.Passages))
 	s.m.duplicates.Add(float64(res.Duplicates))
 	s.m.expired.Add(float64(res.Expired))
@@ -88,44 +103,128 @@ func (s *Store) Write(b *Batch) (WriteResult, error) {
 	return res, nil
 }
 
-func (s *Store) write(b *Batch, now time.Time) (WriteResult, error) {
-	var res WriteResult
-	if err := validate(b); err != nil {
-		return res, err
+// maxGroups is how many groups commit at once: one builds its transaction
+// while the other is in Badger's write and sync. One transaction costs one
+// sync of Badger's write-ahead log (Badger takes the transactions queued at
+// once together but syncs per transaction), so twelve partition workers
+// writing small batches each paid their own sync; a single group at a time
+// lost the overlap of building and syncing and halved the throughput at
+// saturation.
+const maxGroups = 2
+
+// pendingWrite is a Write in the group-commit queue (Store.queue).
+type pendingWrite struct {
+	b     *Batch
+	res   WriteResult
+	err   error
+	group []*pendingWrite // set on the Write that commits the group
+	// wake is signalled once: when res and err are final, or when group
+	// is set.
+	wake chan struct{}
+}
+
+// dispatch starts groups from the front of the queue while fewer than
+// maxGroups commit: the first Write of each group commits it. groupMu held.
+func (s *Store) dispatch() {
+	for s.groups < maxGroups && len(s.queue) > 0 {
+		n, entries := 0, 0
+		for _, w := range s.queue {
+			e := len(w.b.Reads)*readEntries + 2*(len(w.b.Hits)+len(w.b.Violations))
+			if n > 0 && entries+e > maxTxnEntries {
+				break
+			}
+			n, entries = n+1, entries+e
+		}
+		g := slices.Clone(s.queue[:n])
+		s.queue = slices.Delete(s.queue, 0, n)
+		s.groups++
+		g[0].group = g
+		g[0].wake <- struct{}{}
+	}
+}
+
+// lead commits group, wakes its Writes and starts the next group.
+func (s *Store) lead(group []*pendingWrite, now time.Time) {
+	s.write(group, now)
+	s.groupMu.Lock()
+	defer s.groupMu.Unlock()
+	for _, w := range group[1:] {
+		w.wake <- struct{}{}
+	}
+	s.groups--
+	s.dispatch()
+}
+
+// write commits the batches of group together and sets each one's result.
+func (s *Store) write(group []*pendingWrite, now time.Time) {
+	valid := make([]*pendingWrite, 0, len(group))
+	for _, w := range group {
+		if w.err = validate(w.b); w.err == nil {
+			valid = append(valid, w)
+		}
+	}
+	if len(valid) == 0 {
+		return
+	}
+	fail := func(err error) {
+		for _, w := range valid {
+			w.res, w.err = WriteResult{}, err
+		}
 	}
 	if err := s.acquire(); err != nil {
-		return res, err
+		fail(err)
+		return
 	}
 	defer s.closeMu.RUnlock()
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
 	nowSec := uint64(now.Unix())
-	reads := sc.keep(b.Reads, s.retention, nowSec, &res)
-	for i := range b.Hits {
-		sc.events = append(sc.events, logged{Hits, &b.Hits[i]})
+	var state []State
+	for _, w := range valid {
+		b := w.b
+		before := len(sc.reads)
+		sc.keep(b.Reads, s.retention, nowSec, &w.res)
+		w.res.Passages = len(sc.reads) - before
+		clear(sc.seen) // repeats are dropped within a batch only
+		for i := range b.Hits {
+			sc.events = append(sc.events, logged{Hits, &b.Hits[i]})
+		}
+		for i := range b.Violations {
+			sc.events = append(sc.events, logged{Violations, &b.Violations[i]})
+		}
+		state = append(state, b.State...)
 	}
-	for i := range b.Violations {
-		sc.events = append(sc.events, logged{Violations, &b.Violations[i]})
-	}
-	chunks := split(reads, sc.events)
-	if len(chunks) == 0 && len(b.State) > 0 {
+	chunks := split(sc.reads, sc.events)
+	if len(chunks) == 0 && len(state) > 0 {
 		chunks = []chunk{{}}
 	}
 	for i, c := range chunks {
 		if i == len(chunks)-1 {
-			c.state = b.State
+			c.state = state
 		}
-		n, err := s.commitWithRetry(sc, &c, nowSec)
-		res.Passages += n.passages
-		res.Hits += n.fresh[0]
-		res.KnownHits += n.known[0]
-		res.Violations += n.fresh[1]
-		res.KnownViolations += n.known[1]
-		if err != nil {
-			return res, fmt.Errorf("transaction %d: %w", i, err)
+		if _, err := s.commitWithRetry(sc, &c, nowSec); err != nil {
+			fail(fmt.Errorf("transaction %d: %w", i, err))
+			return
 		}
 	}
-	return res, nil
+	for _, w := range valid {
+		s.countEvents(w.b.Hits, Hits, nowSec, &w.res.Hits, &w.res.KnownHits)
+		s.countEvents(w.b.Violations, Violations, nowSec, &w.res.Violations, &w.res.KnownViolations)
+	}
+}
+
+// countEvents adds the events of evs that commit appended to the log l to
+// fresh, and those it found there to known; events past retention are
+// neither.
+func (s *Store) countEvents(evs []Event, l Log, nowSec uint64, fresh, known *int) {
+	for i := range evs {
+		switch e := &evs[i]; {
+		case e.Known:
+			*known++
+		case expiresAt(e.TS, s.logRetention[l]) > nowSec:
+			*fresh++
+		}
+	}
 }
 
 // logged is an event of a batch with the log it goes to.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
@@ -116,47 +117,27 @@ func TestConcurrentWriters(t *testing.T) {
 	for i := range all {
 		all[i] = read(plateOf(i%37), ts.Add(time.Duration(i)*time.Millisecond), i)
 	}
-	var (
-		mu     sync.Mutex
-		total  WriteResult
-		given  int // hits given to Write
-		hitIDs = map[string]bool{}
-		wg     sync.WaitGroup
-	)
-	for w := range writers {
-		wg.Go(func() {
-			for b := range batches {
-				var batch Batch
-				for j := range perRead {
-					// Writers are a few reads apart: they race on the same
-					// reads and, as hits are a function of the read, on the
-					// same hit ids.
-					i := (w*7 + b*perRead + j) % reads
-					r := all[i]
-					batch.Reads = append(batch.Reads, r)
-					if b%3 != 0 && i%5 == 0 { // a third of the batches have no hit
-						batch.Hits = append(batch.Hits, hit(r, "stolen"))
-					}
-				}
-				res, err := s.Write(&batch)
-				if err != nil {
-					t.Errorf("writer %d: %v", w, err)
-					return
-				}
-				mu.Lock()
-				total.Passages += res.Passages
-				total.Duplicates += res.Duplicates
-				total.Hits += res.Hits
-				total.KnownHits += res.KnownHits
-				given += len(batch.Hits)
-				for _, h := range batch.Hits {
-					hitIDs[h.ID] = true
-				}
-				mu.Unlock()
+	total, written := writeAll(t, s, writers, batches, func(w, b int) Batch {
+		var batch Batch
+		for j := range perRead {
+			// Writers are a few reads apart: they race on the same reads
+			// and, as hits are a function of the read, on the same hit ids.
+			i := (w*7 + b*perRead + j) % reads
+			r := all[i]
+			batch.Reads = append(batch.Reads, r)
+			if b%3 != 0 && i%5 == 0 { // a third of the batches have no hit
+				batch.Hits = append(batch.Hits, hit(r, "stolen"))
 			}
-		})
+		}
+		return batch
+	})
+	given, hitIDs := 0, map[string]bool{} // hits given to Write
+	for _, b := range written {
+		given += len(b.Hits)
+		for _, h := range b.Hits {
+			hitIDs[h.ID] = true
+		}
 	}
-	wg.Wait()
 	if want := (WriteResult{Passages: writers * batches * perRead, Hits: len(hitIDs),
 		KnownHits: given - len(hitIDs)}); total != want {
 		t.Errorf("totals %+v, want %+v", total, want)
@@ -182,6 +163,74 @@ func TestConcurrentWriters(t *testing.T) {
 	if !reflect.DeepEqual(inLog, hitIDs) {
 		t.Errorf("hit log has %d ids, want the %d distinct ids given", len(inLog), len(hitIDs))
 	}
+}
+
+// TestGroupCommit has writers, each with its own reads, hits and State key,
+// write at once so that their batches are committed together: every read
+// is one passage, every hit is counted new once, and each writer's State
+// holds its last value.
+func TestGroupCommit(t *testing.T) {
+	const writers, batches, perBatch = 8, 30, 20
+	s := open(t, Options{NoSync: true})
+	ts := now().Add(-time.Minute)
+	total, _ := writeAll(t, s, writers, batches, func(w, b int) Batch {
+		var batch Batch
+		for j := range perBatch {
+			n := (w*batches+b)*perBatch + j
+			r := read(plateOf(n%50), ts.Add(time.Duration(n)*time.Millisecond), n)
+			batch.Reads = append(batch.Reads, r)
+			if j == 0 {
+				batch.Hits = append(batch.Hits, hit(r, "stolen"))
+			}
+		}
+		batch.State = []State{{Key: fmt.Sprintf("writer/%d", w), Value: []byte(strconv.Itoa(b))}}
+		return batch
+	})
+	if want := (WriteResult{Passages: writers * batches * perBatch, Hits: writers * batches}); total != want {
+		t.Errorf("totals %+v, want %+v", total, want)
+	}
+	if n := len(allEvents(t, s, "")); n != writers*batches {
+		t.Errorf("%d hits in the log, want %d", n, writers*batches)
+	}
+	for w := range writers {
+		v, err := s.State(fmt.Sprintf("writer/%d", w))
+		if err != nil || string(v) != strconv.Itoa(batches-1) {
+			t.Errorf("writer %d: state %q, %v; want %q", w, v, err, strconv.Itoa(batches-1))
+		}
+	}
+}
+
+// writeAll has writers goroutines Write batches batches each, made by mk,
+// all at once, and returns the sum of their results and the batches written.
+func writeAll(t *testing.T, s *Store, writers, batches int, mk func(w, b int) Batch) (WriteResult, []Batch) {
+	t.Helper()
+	var (
+		mu      sync.Mutex
+		total   WriteResult
+		written []Batch
+		wg      sync.WaitGroup
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for b := range batches {
+				batch := mk(w, b)
+				res, err := s.Write(&batch)
+				if err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+				mu.Lock()
+				total.Passages += res.Passages
+				total.Duplicates += res.Duplicates
+				total.Hits += res.Hits
+				total.KnownHits += res.KnownHits
+				written = append(written, batch)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return total, written
 }
 
 // TestWriteLargeBatch writes a batch larger than Badger takes in one
