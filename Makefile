@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: run build test test-short bench bench-e2e crash fuzz lint clean
+.PHONY: run build test test-short bench bench-e2e crash outage fuzz lint clean
 
 run: build ## embedded broker + sample network + simulated traffic + API on :8080
 	./$(BIN) dev
@@ -28,6 +28,9 @@ bench-e2e: build ## the whole pipeline on realistic traffic: saturation, then la
 
 crash: ## SIGKILL the engine 50 times while it works; nothing lost, nothing doubled
 	ANPR_CRASH_KILLS=50 ANPR_CRASH_READS=200000 $(GO) test -run '^TestCrash$$' -timeout 60m -v ./cmd/anpr/
+
+outage: ## stop the broker for 30 s in mid-stream; the engine stays up, nothing lost or doubled
+	ANPR_OUTAGE=30s ANPR_OUTAGE_READS=200000 $(GO) test -run '^TestBrokerOutage$$' -timeout 30m -v ./cmd/anpr/
 
 fuzz: ## each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./plate/

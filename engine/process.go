@@ -152,7 +152,7 @@ func (p *processor) Process(ctx context.Context, b *ingest.Batch) error {
 	}
 	if len(p.msgs) > 0 {
 		if err := e.hits.WriteMessages(ctx, p.msgs...); err != nil {
-			return fmt.Errorf("produce %d hits: %w", len(p.msgs), err)
+			return &ingest.KafkaError{Err: fmt.Errorf("produce %d hits: %w", len(p.msgs), err)}
 		}
 	}
 	done := time.Now()
@@ -215,7 +215,7 @@ func (p *processor) publishViolations(ctx context.Context) error {
 		return nil
 	}
 	if err := p.e.violations.WriteMessages(ctx, p.vmsgs...); err != nil {
-		return fmt.Errorf("produce %d violations: %w", len(p.vmsgs), err)
+		return &ingest.KafkaError{Err: fmt.Errorf("produce %d violations: %w", len(p.vmsgs), err)}
 	}
 	return nil
 }

@@ -19,6 +19,16 @@ import (
 	"github.com/anpr/anpr/plate"
 )
 
+// KafkaError is a Processor's error that is Kafka's (a produce that
+// failed): the partition worker starts the partition over from its last
+// committed offset, with a new Processor, once Kafka answers again,
+// instead of stopping the consumer. Any other error a Processor returns
+// (a store error) stops the consumer.
+type KafkaError struct{ Err error }
+
+func (e *KafkaError) Error() string { return e.Err.Error() }
+func (e *KafkaError) Unwrap() error { return e.Err }
+
 // Processor makes the valid reads of one batch durable (stored, matched,
 // outputs produced). Process returns only when that is done; an error stops
 // the consumer without committing the batch. A Processor belongs to one
@@ -120,6 +130,8 @@ type Consumer struct {
 	m     *metrics
 	dlq   *kclient.Writer
 	ready atomic.Bool
+	// stalled counts the workers waiting for Kafka to take their outputs.
+	stalled atomic.Int32
 }
 
 // NewConsumer checks cfg and returns a consumer; it starts nothing.
@@ -131,9 +143,10 @@ func NewConsumer(cfg Config) (*Consumer, error) {
 	return &Consumer{cfg: cfg, m: newMetrics(cfg.Registerer), dlq: cfg.Kafka.Writer(cfg.DLQTopic)}, nil
 }
 
-// Ready reports whether the consumer currently holds a group generation.
-// Safe for concurrent use.
-func (c *Consumer) Ready() bool { return c.ready.Load() }
+// Ready reports whether the consumer currently holds a group generation
+// and no partition waits for Kafka to take its outputs. Safe for
+// concurrent use.
+func (c *Consumer) Ready() bool { return c.ready.Load() && c.stalled.Load() == 0 }
 
 // Run joins the group and consumes until ctx is done or a Processor fails.
 // It returns only after every partition worker has finished its batch in
@@ -221,9 +234,64 @@ type worker struct {
 	proc       Processor
 	batch      Batch
 	dlq        []kafka.Message
+	stalled    bool // counted in Consumer.stalled
 }
 
+// Backoff between two starts of a partition whose outputs Kafka refused.
+const (
+	minRestartBackoff = 250 * time.Millisecond
+	maxRestartBackoff = 5 * time.Second
+)
+
+// run consumes the partition until the generation ends or a Processor
+// fails with anything but a *KafkaError. After a *KafkaError (Kafka down
+// or refusing outputs) nothing of the failed batch is committed: the
+// partition starts over from the last committed offset with a new
+// Processor, which rebuilds its state as after a rebalance.
 func (w *worker) run(ctx context.Context) error {
+	c := w.c
+	defer w.unstall()
+	var lastWarn time.Time
+	backoff := minRestartBackoff
+	for {
+		err := w.runOnce(ctx)
+		var ke *KafkaError
+		if err == nil || !errors.As(err, &ke) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil // the generation ended; the group starts it over
+		}
+		if !w.stalled {
+			w.stalled = true
+			c.stalled.Add(1)
+		}
+		c.m.restarts.Inc()
+		if time.Since(lastWarn) >= time.Minute {
+			c.cfg.Logger.Warn("kafka refused a partition's outputs; starting the partition over from its committed offset",
+				"partition", w.partition, "committed", w.committed, "retry_in", backoff, "err", err)
+			lastWarn = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxRestartBackoff)
+		if w.committed >= 0 {
+			w.offset = w.committed
+		}
+	}
+}
+
+func (w *worker) unstall() {
+	if w.stalled {
+		w.stalled = false
+		w.c.stalled.Add(-1)
+	}
+}
+
+func (w *worker) runOnce(ctx context.Context) error {
 	c := w.c
 	r := c.cfg.Kafka.PartitionReader(c.cfg.Topic, w.partition)
 	defer r.Close()
@@ -332,6 +400,7 @@ func (w *worker) run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			w.unstall()
 			recs = recs[n:]
 		}
 		if w.pending > w.committed && time.Since(w.lastCommit) >= c.cfg.CommitInterval {
@@ -382,7 +451,7 @@ func (w *worker) handle(ctx context.Context, recs []kafka.Message, replay bool) 
 	}
 	if len(w.dlq) > 0 {
 		if err := c.dlq.WriteMessages(ctx, w.dlq...); err != nil {
-			return fmt.Errorf("partition %d: write %d records to dead-letter topic: %w", w.partition, len(w.dlq), err)
+			return &KafkaError{Err: fmt.Errorf("partition %d: write %d records to dead-letter topic: %w", w.partition, len(w.dlq), err)}
 		}
 	}
 	last := &recs[len(recs)-1]
