@@ -169,6 +169,14 @@ func newTraffic(t *testing.T, c *config.Config, addr string, total int) *traffic
 // send sends the next n reads.
 func (tr *traffic) send(t *testing.T, n int) {
 	t.Helper()
+	if err := tr.sendErr(n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sendErr sends the next n reads; it may run in another goroutine than the
+// test's, while nothing else uses tr.
+func (tr *traffic) sendErr(n int) error {
 	for end := tr.sent + n; tr.sent < end; tr.now = tr.now.Add(tr.step) {
 		for _, r := range tr.g.Next(tr.now) {
 			if tr.sent == end {
@@ -183,11 +191,12 @@ func (tr *traffic) send(t *testing.T, n int) {
 		}
 		if len(tr.batch) >= 2000 || tr.sent == end {
 			if err := tr.w.WriteMessages(context.Background(), tr.batch...); err != nil {
-				t.Fatal(err)
+				return err
 			}
 			tr.batch = tr.batch[:0]
 		}
 	}
+	return nil
 }
 
 // readKey is a read's identity (ARCHITECTURE.md).
