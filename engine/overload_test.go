@@ -89,4 +89,3 @@ func gauge(t *testing.T, g prometheus.Gatherer, name string) float64 {
 	}
 	return sum
 }
-
