@@ -3,13 +3,10 @@ package main
 import (
 	"math/rand/v2"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/anpr/anpr/internal/config"
 )
 
 // TestCrash kills `anpr serve` with SIGKILL at random moments while it
@@ -28,27 +25,14 @@ func TestCrash(t *testing.T) {
 	}
 	kills := envInt("ANPR_CRASH_KILLS", 3)
 	n := envInt("ANPR_CRASH_READS", 60000)
-	dir := t.TempDir()
-	bin := buildAnpr(t, dir)
-	brokerAddr := freeAddr(t)
-	startBrokerProc(t, bin, brokerAddr, filepath.Join(dir, "broker"))
-
-	c, err := config.Load(sampleConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := newTraffic(t, c, brokerAddr, n)
-	tr.send(t, n)
-	valid := tr.valid
-	t.Logf("produced %d reads (%d valid, distinct)", n, len(valid))
+	pt := newProcTest(t, n)
+	pt.tr.send(t, n)
+	t.Logf("produced %d reads (%d valid, distinct)", n, len(pt.tr.valid))
 
 	// The run with kills. Its processes log to a file, shown on failure.
-	data := filepath.Join(dir, "data")
-	logf := serveLog(t, dir)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	serve := func() (*exec.Cmd, string) { return startServe(t, bin, brokerAddr, data, logf) }
 	for i := range kills {
-		cmd, _ := serve()
+		cmd, _ := pt.serve(t)
 		time.Sleep(time.Duration(1000+rng.IntN(4000)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
@@ -64,22 +48,22 @@ func TestCrash(t *testing.T) {
 	var cmd *exec.Cmd
 	for attempt := 1; ; attempt++ {
 		var httpAddr string
-		cmd, httpAddr = serve()
+		cmd, httpAddr = pt.serve(t)
 		waitReady(t, "http://"+httpAddr, 2*time.Minute)
-		if waitAlone(brokerAddr, c.Kafka.Group, 90*time.Second) || attempt == 3 {
+		if waitAlone(pt.brk.addr, pt.c.Kafka.Group, 90*time.Second) || attempt == 3 {
 			break
 		}
 		t.Logf("group still split after 90 s; restarting the last process gracefully")
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 	}
-	waitConsumed(t, brokerAddr, c.Kafka.Group, c.Kafka.Topics.Reads, 5*time.Minute)
+	waitConsumed(t, pt.brk.addr, pt.c.Kafka.Group, pt.c.Kafka.Topics.Reads, 5*time.Minute)
 	// Let the idle flush take the last section decisions.
-	time.Sleep(3 * c.Sections[0].IdleFlush)
+	time.Sleep(3 * pt.c.Sections[0].IdleFlush)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("final serve: %v", err)
 	}
 
-	checkAgainstReference(t, c, brokerAddr, dir, data, valid, strconv.Itoa(kills)+" kills")
+	pt.check(t, strconv.Itoa(kills)+" kills")
 }

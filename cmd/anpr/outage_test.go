@@ -4,13 +4,10 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
-
-	"github.com/anpr/anpr/internal/config"
 )
 
 // TestBrokerOutage stops `anpr broker` while `anpr serve` is working
@@ -29,18 +26,10 @@ func TestBrokerOutage(t *testing.T) {
 		outage = v
 	}
 	n := envInt("ANPR_OUTAGE_READS", 24000)
-	dir := t.TempDir()
-	bin := buildAnpr(t, dir)
-	brk := startBrokerProc(t, bin, freeAddr(t), filepath.Join(dir, "broker"))
-	c, err := config.Load(sampleConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := newTraffic(t, c, brk.addr, n)
+	pt := newProcTest(t, n)
+	brk, c, tr := pt.brk, pt.c, pt.tr
 	tr.send(t, n/2)
-
-	data := filepath.Join(dir, "data")
-	cmd, httpAddr := startServe(t, bin, brk.addr, data, serveLog(t, dir))
+	cmd, httpAddr := pt.serve(t)
 	srv := watch(t, cmd)
 	base := "http://" + httpAddr
 	waitReady(t, base, 2*time.Minute)
@@ -78,7 +67,7 @@ func TestBrokerOutage(t *testing.T) {
 		t.Fatalf("serve after the outage: %v", srv.err)
 	}
 	t.Logf("%d reads (%d valid) through a %v outage", n, len(tr.valid), outage)
-	checkAgainstReference(t, c, brk.addr, dir, data, tr.valid, "an outage")
+	pt.check(t, "an outage")
 }
 
 // waitFor polls base/readyz until ok accepts its status code.

@@ -29,6 +29,44 @@ import (
 
 const sampleConfig = "../../testdata/anpr.yaml"
 
+// procTest is the setting of a test that runs anpr as processes: the
+// binary, `anpr broker`, the sample configuration, its traffic (n reads,
+// none sent yet), the data directory and log of `anpr serve`.
+type procTest struct {
+	dir, bin, data string
+	brk            *brokerProc
+	c              *config.Config
+	tr             *traffic
+	log            *os.File
+}
+
+func newProcTest(t *testing.T, n int) *procTest {
+	t.Helper()
+	p := &procTest{dir: t.TempDir()}
+	p.bin = buildAnpr(t, p.dir)
+	p.data = filepath.Join(p.dir, "data")
+	p.brk = startBrokerProc(t, p.bin, freeAddr(t), filepath.Join(p.dir, "broker"))
+	var err error
+	if p.c, err = config.Load(sampleConfig); err != nil {
+		t.Fatal(err)
+	}
+	p.tr = newTraffic(t, p.c, p.brk.addr, n)
+	p.log = serveLog(t, p.dir)
+	return p
+}
+
+// serve starts `anpr serve` on p's data directory.
+func (p *procTest) serve(t *testing.T) (*exec.Cmd, string) {
+	t.Helper()
+	return startServe(t, p.bin, p.brk.addr, p.data, p.log)
+}
+
+// check compares p's store with a run without the fault described by what.
+func (p *procTest) check(t *testing.T, what string) {
+	t.Helper()
+	checkAgainstReference(t, p.c, p.brk.addr, p.dir, p.data, p.tr.valid, what)
+}
+
 // buildAnpr builds the binary into dir.
 func buildAnpr(t *testing.T, dir string) string {
 	t.Helper()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/anpr/anpr/internal/config"
 	"github.com/anpr/anpr/plate"
 )
 
@@ -28,19 +26,10 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Skip("runs anpr processes")
 	}
 	n := envInt("ANPR_SHUTDOWN_READS", 24000)
-	dir := t.TempDir()
-	bin := buildAnpr(t, dir)
-	brk := startBrokerProc(t, bin, freeAddr(t), filepath.Join(dir, "broker"))
-	c, err := config.Load(sampleConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := newTraffic(t, c, brk.addr, n)
+	pt := newProcTest(t, n)
+	brk, c, tr := pt.brk, pt.c, pt.tr
 	tr.send(t, n/4)
-
-	data := filepath.Join(dir, "data")
-	logf := serveLog(t, dir)
-	cmd, httpAddr := startServe(t, bin, brk.addr, data, logf)
+	cmd, httpAddr := pt.serve(t)
 	srv := watch(t, cmd)
 	waitReady(t, "http://"+httpAddr, 2*time.Minute)
 	waitCommitted(t, brk.addr, c.Kafka.Group, c.Kafka.Topics.Reads, 1, time.Minute)
@@ -81,7 +70,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored := contents(t, data, tr.valid).passages
+	stored := contents(t, pt.data, tr.valid).passages
 	var below, extra, missing int
 	for id, at := range first {
 		off, ok := committed[at.partition]
@@ -102,7 +91,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	t.Logf("after SIGTERM: %d of %d reads committed, each stored; nothing stored beyond", below, len(first))
 
-	cmd, httpAddr = startServe(t, bin, brk.addr, data, logf)
+	cmd, httpAddr = pt.serve(t)
 	srv = watch(t, cmd)
 	waitReady(t, "http://"+httpAddr, 2*time.Minute)
 	waitConsumed(t, brk.addr, c.Kafka.Group, c.Kafka.Topics.Reads, 5*time.Minute)
@@ -111,7 +100,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if <-srv.done; srv.err != nil {
 		t.Fatalf("restarted serve: %v", srv.err)
 	}
-	checkAgainstReference(t, c, brk.addr, dir, data, tr.valid, "a SIGTERM")
+	pt.check(t, "a SIGTERM")
 }
 
 // position is where a record is on a topic.
