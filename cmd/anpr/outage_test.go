@@ -25,7 +25,7 @@ func TestBrokerOutage(t *testing.T) {
 	if v, err := time.ParseDuration(os.Getenv("ANPR_OUTAGE")); err == nil {
 		outage = v
 	}
-	n := envInt("ANPR_OUTAGE_READS", 24000)
+	n := envInt("ANPR_OUTAGE_READS", 16000)
 	pt := newProcTest(t, n)
 	brk, c, tr := pt.brk, pt.c, pt.tr
 	tr.send(t, n/2)

@@ -25,7 +25,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs anpr processes")
 	}
-	n := envInt("ANPR_SHUTDOWN_READS", 24000)
+	n := envInt("ANPR_SHUTDOWN_READS", 16000)
 	pt := newProcTest(t, n)
 	brk, c, tr := pt.brk, pt.c, pt.tr
 	tr.send(t, n/4)
