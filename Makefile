@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: run build test test-short bench bench-e2e crash outage fuzz lint clean
+.PHONY: run build test test-short bench bench-e2e crash outage overload fuzz lint clean
 
 run: build ## embedded broker + sample network + simulated traffic + API on :8080
 	./$(BIN) dev
@@ -31,6 +31,9 @@ crash: ## SIGKILL the engine 50 times while it works; nothing lost, nothing doub
 
 outage: ## stop the broker for 30 s in mid-stream; the engine stays up, nothing lost or doubled
 	ANPR_OUTAGE=30s ANPR_OUTAGE_READS=200000 $(GO) test -run '^TestBrokerOutage$$' -timeout 30m -v ./cmd/anpr/
+
+overload: ## a backlog of a million reads before a slowed engine: the live heap stays flat
+	ANPR_OVERLOAD_READS=1000000 $(GO) test -run '^TestOverloadMemory$$' -timeout 30m -v ./engine/
 
 fuzz: ## each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./plate/

@@ -235,6 +235,7 @@ type worker struct {
 	batch      Batch
 	dlq        []kafka.Message
 	stalled    bool // counted in Consumer.stalled
+	r          *kafka.Reader
 }
 
 // Backoff between two starts of a partition whose outputs Kafka refused.
@@ -295,6 +296,7 @@ func (w *worker) runOnce(ctx context.Context) error {
 	c := w.c
 	r := c.cfg.Kafka.PartitionReader(c.cfg.Topic, w.partition)
 	defer r.Close()
+	w.r = r
 	w.committed, w.pending = -1, -1
 	w.replayEnd = w.offset
 	if w.offset >= 0 {
@@ -456,7 +458,11 @@ func (w *worker) handle(ctx context.Context, recs []kafka.Message, replay bool) 
 	}
 	last := &recs[len(recs)-1]
 	w.pending, w.next = last.Offset+1, last.Offset+1
-	c.m.lag.WithLabelValues(strconv.Itoa(w.partition)).Set(float64(max(last.HighWaterMark-last.Offset-1, 0)))
+	// The lag is from the reader's newest fetch, not from this record's:
+	// records queued in the reader count (they were fetched with older
+	// high watermarks, and a backlog fetched ahead would report none).
+	st := w.r.Stats()
+	c.m.lag.WithLabelValues(strconv.Itoa(w.partition)).Set(float64(max(st.Offset+st.Lag-w.next, 0)))
 	return nil
 }
 

@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "anpr_ingest_consumer_lag",
-			Help: "Records behind the high watermark, per partition, after the last fetched batch.",
+			Help: "Records behind the high watermark (as of the newest fetch), per partition, after the last batch.",
 		}, []string{"partition"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "anpr_ingest_batch_records",
