@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: run build test test-short bench bench-e2e bench-baseline crash fuzz lint clean
+.PHONY: run build test test-short bench bench-e2e bench-baseline crash outage overload fuzz lint clean
 
 run: build ## embedded broker + sample network + simulated traffic + API on :8080
 	./$(BIN) dev
@@ -32,6 +32,12 @@ bench-baseline: ## against Redis + PostgreSQL (naive, tuned) on the same reads; 
 crash: ## SIGKILL the engine 50 times while it works; nothing lost, nothing doubled
 	ANPR_CRASH_KILLS=50 ANPR_CRASH_READS=200000 $(GO) test -run '^TestCrash$$' -timeout 60m -v ./cmd/anpr/
 
+outage: ## stop the broker for 30 s in mid-stream; the engine stays up, nothing lost or doubled
+	ANPR_OUTAGE=30s ANPR_OUTAGE_READS=200000 $(GO) test -run '^TestBrokerOutage$$' -timeout 30m -v ./cmd/anpr/
+
+overload: ## a backlog of a million reads before a slowed engine: the live heap stays flat
+	ANPR_OVERLOAD_READS=1000000 $(GO) test -run '^TestOverloadMemory$$' -timeout 30m -v ./engine/
+
 fuzz: ## each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./plate/
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./plate/
@@ -42,6 +48,7 @@ fuzz: ## each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzSearchCursor$$' -fuzztime $(FUZZTIME) ./internal/store/
 	$(GO) test -run '^$$' -fuzz '^FuzzPattern$$' -fuzztime $(FUZZTIME) ./internal/store/
+	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) ./internal/api/
 
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }

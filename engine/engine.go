@@ -54,9 +54,12 @@ type Config struct {
 	// EncryptionKey encrypts the store (see store.Options); nil: plain.
 	EncryptionKey []byte
 	// NoSync skips fdatasync on store writes (benchmarks only).
-	NoSync   bool
-	Cameras  []plate.Camera
-	Hotlists []Hotlist
+	NoSync bool
+	// StoreFailCommit injects store failures (store.Options.FailCommit;
+	// tests only).
+	StoreFailCommit func() error
+	Cameras         []plate.Camera
+	Hotlists        []Hotlist
 	// SectionControl configures section control; no sections, none. Its
 	// Cameras are taken from Cameras.
 	SectionControl sectioncontrol.Config
@@ -151,7 +154,7 @@ func Open(cfg Config) (*Engine, error) {
 
 	e.store, err = store.Open(store.Options{Dir: cfg.DataDir, Retention: cfg.Retention,
 		HitRetention: cfg.HitRetention, ViolationRetention: cfg.ViolationRetention, EncryptionKey: cfg.EncryptionKey,
-		NoSync: cfg.NoSync, Logger: cfg.Logger, Registerer: cfg.Registerer})
+		NoSync: cfg.NoSync, FailCommit: cfg.StoreFailCommit, Logger: cfg.Logger, Registerer: cfg.Registerer})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

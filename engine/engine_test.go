@@ -599,6 +599,19 @@ func produceSlowly(addr string, msgs []kafka.Message) {
 // passages of the plates in msgs, each read id once.
 func countPassages(t *testing.T, dir string, msgs []kafka.Message) int {
 	t.Helper()
+	seen := storedReadIDs(t, dir, msgs)
+	for id, c := range seen {
+		if c != 1 {
+			t.Errorf("read %s stored %d times", id, c)
+		}
+	}
+	return len(seen)
+}
+
+// storedReadIDs opens the store (the engine must be closed) and returns how
+// many times each read id of the plates in msgs is stored.
+func storedReadIDs(t *testing.T, dir string, msgs []kafka.Message) map[string]int {
+	t.Helper()
 	s, err := store.Open(store.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -619,10 +632,5 @@ func countPassages(t *testing.T, dir string, msgs []kafka.Message) int {
 			seen[rd.ReadID]++
 		}
 	}
-	for id, c := range seen {
-		if c != 1 {
-			t.Errorf("read %s stored %d times", id, c)
-		}
-	}
-	return len(seen)
+	return seen
 }

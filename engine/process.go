@@ -160,7 +160,7 @@ func (p *processor) Process(ctx context.Context, b *ingest.Batch) error {
 		return fmt.Errorf("store batch: %w", err)
 	}
 	if perr != nil {
-		return fmt.Errorf("produce %d hits: %w", len(p.msgs), perr)
+		return &ingest.KafkaError{Err: fmt.Errorf("produce %d hits: %w", len(p.msgs), perr)}
 	}
 	p.stored()
 	if e.sections != nil {
@@ -226,7 +226,7 @@ func (p *processor) publishViolations(ctx context.Context) error {
 		return nil
 	}
 	if err := p.e.violations.WriteMessages(ctx, p.vmsgs...); err != nil {
-		return fmt.Errorf("produce %d violations: %w", len(p.vmsgs), err)
+		return &ingest.KafkaError{Err: fmt.Errorf("produce %d violations: %w", len(p.vmsgs), err)}
 	}
 	return nil
 }

@@ -20,6 +20,16 @@ import (
 	"github.com/anpr/anpr/plate"
 )
 
+// KafkaError is a Processor's error that is Kafka's (a produce that
+// failed): the partition worker starts the partition over from its last
+// committed offset, with a new Processor, once Kafka answers again,
+// instead of stopping the consumer. Any other error a Processor returns
+// (a store error) stops the consumer.
+type KafkaError struct{ Err error }
+
+func (e *KafkaError) Error() string { return e.Err.Error() }
+func (e *KafkaError) Unwrap() error { return e.Err }
+
 // Processor makes the valid reads of one batch durable (stored, matched,
 // outputs produced). Process returns only when that is done; an error stops
 // the consumer without committing the batch. A Processor belongs to one
@@ -122,6 +132,8 @@ type Consumer struct {
 	m     *metrics
 	dlq   *kclient.Writer
 	ready atomic.Bool
+	// stalled counts the workers waiting for Kafka to take their outputs.
+	stalled atomic.Int32
 }
 
 // NewConsumer checks cfg and returns a consumer; it starts nothing.
@@ -133,9 +145,10 @@ func NewConsumer(cfg Config) (*Consumer, error) {
 	return &Consumer{cfg: cfg, m: newMetrics(cfg.Registerer), dlq: cfg.Kafka.Writer(cfg.DLQTopic)}, nil
 }
 
-// Ready reports whether the consumer currently holds a group generation.
-// Safe for concurrent use.
-func (c *Consumer) Ready() bool { return c.ready.Load() }
+// Ready reports whether the consumer currently holds a group generation
+// and no partition waits for Kafka to take its outputs. Safe for
+// concurrent use.
+func (c *Consumer) Ready() bool { return c.ready.Load() && c.stalled.Load() == 0 }
 
 // Run joins the group and consumes until ctx is done or a Processor fails.
 // It returns only after every partition worker has finished its batch in
@@ -263,6 +276,17 @@ func (o *offsets) commit() error {
 	return nil
 }
 
+// committedOf returns partition's last committed offset; -1 none. Safe for
+// concurrent use.
+func (o *offsets) committedOf(partition int) int64 {
+	o.commitMu.Lock()
+	defer o.commitMu.Unlock()
+	if off, ok := o.committed[partition]; ok {
+		return off
+	}
+	return -1
+}
+
 // run commits every CommitInterval until the generation ends; each worker
 // commits once more when it stops.
 func (o *offsets) run(ctx context.Context) {
@@ -293,12 +317,69 @@ type worker struct {
 	proc      Processor
 	batch     Batch
 	dlq       []kafka.Message
+	stalled   bool // counted in Consumer.stalled
+	r         *kafka.Reader
 }
 
+// Backoff between two starts of a partition whose outputs Kafka refused.
+const (
+	minRestartBackoff = 250 * time.Millisecond
+	maxRestartBackoff = 5 * time.Second
+)
+
+// run consumes the partition until the generation ends or a Processor
+// fails with anything but a *KafkaError. After a *KafkaError (Kafka down
+// or refusing outputs) nothing of the failed batch is committed: the
+// partition starts over from the last committed offset with a new
+// Processor, which rebuilds its state as after a rebalance.
 func (w *worker) run(ctx context.Context) error {
+	c := w.c
+	defer w.unstall()
+	var lastWarn time.Time
+	backoff := minRestartBackoff
+	for {
+		err := w.runOnce(ctx)
+		var ke *KafkaError
+		if err == nil || !errors.As(err, &ke) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil // the generation ended; the group starts it over
+		}
+		if !w.stalled {
+			w.stalled = true
+			c.stalled.Add(1)
+		}
+		c.m.restarts.Inc()
+		if time.Since(lastWarn) >= time.Minute {
+			c.cfg.Logger.Warn("kafka refused a partition's outputs; starting the partition over from its committed offset",
+				"partition", w.partition, "committed", w.offs.committedOf(w.partition), "retry_in", backoff, "err", err)
+			lastWarn = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxRestartBackoff)
+		if off := w.offs.committedOf(w.partition); off >= 0 {
+			w.offset = off
+		}
+	}
+}
+
+func (w *worker) unstall() {
+	if w.stalled {
+		w.stalled = false
+		w.c.stalled.Add(-1)
+	}
+}
+
+func (w *worker) runOnce(ctx context.Context) error {
 	c := w.c
 	r := c.cfg.Kafka.PartitionReader(c.cfg.Topic, w.partition)
 	defer r.Close()
+	w.r = r
 	w.replayEnd = w.offset
 	w.proc = c.cfg.NewProcessor(w.partition)
 	w.batch.Partition = w.partition
@@ -400,6 +481,7 @@ func (w *worker) run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			w.unstall()
 			rest = rest[n:]
 		}
 	}
@@ -444,13 +526,17 @@ func (w *worker) handle(ctx context.Context, recs []kafka.Message, replay bool) 
 	}
 	if len(w.dlq) > 0 {
 		if err := c.dlq.WriteMessages(ctx, w.dlq...); err != nil {
-			return fmt.Errorf("partition %d: write %d records to dead-letter topic: %w", w.partition, len(w.dlq), err)
+			return &KafkaError{Err: fmt.Errorf("partition %d: write %d records to dead-letter topic: %w", w.partition, len(w.dlq), err)}
 		}
 	}
 	last := &recs[len(recs)-1]
 	w.next = last.Offset + 1
 	w.offs.handled(w.partition, w.next)
-	c.m.lag.WithLabelValues(strconv.Itoa(w.partition)).Set(float64(max(last.HighWaterMark-last.Offset-1, 0)))
+	// The lag is from the reader's newest fetch, not from this record's:
+	// records queued in the reader count (they were fetched with older
+	// high watermarks, and a backlog fetched ahead would report none).
+	st := w.r.Stats()
+	c.m.lag.WithLabelValues(strconv.Itoa(w.partition)).Set(float64(max(st.Offset+st.Lag-w.next, 0)))
 	return nil
 }
 

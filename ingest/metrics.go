@@ -14,6 +14,7 @@ type metrics struct {
 	lag           *prometheus.GaugeVec
 	batchSize     prometheus.Histogram
 	commits       prometheus.Counter
+	restarts      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "anpr_ingest_consumer_lag",
-			Help: "Records behind the high watermark, per partition, after the last fetched batch.",
+			Help: "Records behind the high watermark (as of the newest fetch), per partition, after the last batch.",
 		}, []string{"partition"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "anpr_ingest_batch_records",
@@ -47,12 +48,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "anpr_ingest_offset_commits_total",
 			Help: "Offset commits to the group coordinator.",
 		}),
+		restarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "anpr_ingest_partition_restarts_total",
+			Help: "Partitions started over from their committed offset because Kafka refused their outputs.",
+		}),
 	}
 	for _, r := range []string{plate.ReasonInvalidJSON, plate.ReasonMissingField, plate.ReasonInvalidField, plate.ReasonFutureTS, plate.ReasonTooLarge} {
 		m.rejected.WithLabelValues(r) // export zeros so dashboards see every reason
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.replayed, m.rejected, m.unknownCamera, m.lag, m.batchSize, m.commits)
+		reg.MustRegister(m.consumed, m.replayed, m.rejected, m.unknownCamera, m.lag, m.batchSize, m.commits, m.restarts)
 	}
 	return m
 }

@@ -145,10 +145,6 @@ func (s *Server) sectionStats(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(js)
 }
 
-// streamWriteTimeout cuts off a stream client that stops reading, so it
-// holds nothing up.
-const streamWriteTimeout = 10 * time.Second
-
 // streamHits sends hits as server-sent events, oldest first from the
 // cursor in Last-Event-ID (or ?after=), then live as they are stored.
 func (s *Server) streamHits(w http.ResponseWriter, r *http.Request) {
@@ -173,7 +169,7 @@ func (s *Server) streamHits(w http.ResponseWriter, r *http.Request) {
 	defer keepalive.Stop()
 	var buf bytes.Buffer
 	send := func() error {
-		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.StreamWriteTimeout))
 		if _, err := w.Write(buf.Bytes()); err != nil {
 			return err
 		}

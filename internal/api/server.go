@@ -64,9 +64,13 @@ type Config struct {
 	// New.
 	Cameras map[string]plate.Camera
 	// MaxBody caps request bodies; default 16 MiB.
-	MaxBody    int64
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	MaxBody int64
+	// StreamWriteTimeout cuts off a live-stream client that has not taken
+	// an event within it (it stopped reading), so it holds nothing up;
+	// default 10 s.
+	StreamWriteTimeout time.Duration
+	Logger             *slog.Logger
+	Registerer         prometheus.Registerer
 }
 
 // Server is the HTTP API.
@@ -84,6 +88,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 16 << 20
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = 10 * time.Second
 	}
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.DefaultGatherer

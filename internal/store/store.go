@@ -56,6 +56,12 @@ type Options struct {
 	// false positives, plate-days missing from the pattern index, rise
 	// above 1e-6. Default DefaultPlatesPerDay (4 M, about 14 MiB a day).
 	PlatesPerDay int
+	// FailCommit, when set, is called before each write transaction
+	// commits; an error it returns fails the commit as a Badger error
+	// would, nothing of the transaction written. Tests only: it injects
+	// store failures (a full or broken disk) where a real one cannot be
+	// had.
+	FailCommit func() error
 }
 
 // Validate reports every problem of o at once.
@@ -92,6 +98,7 @@ type Store struct {
 	logRetention [256]time.Duration
 	logger       *slog.Logger
 	m            *metrics
+	failCommit   func() error // Options.FailCommit
 
 	closeMu sync.RWMutex
 	closed  atomic.Bool
@@ -156,13 +163,21 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %q: %w", opts.Dir, err)
 	}
 	s := &Store{db: db, retention: opts.Retention, logger: logger, m: m,
-		notify: make(map[Log]chan struct{}), days: newDayFilter(opts.PlatesPerDay)}
+		notify: make(map[Log]chan struct{}), days: newDayFilter(opts.PlatesPerDay), failCommit: opts.FailCommit}
 	s.logRetention[Hits] = opts.HitRetention
 	s.logRetention[Violations] = opts.ViolationRetention
 	if err := s.recoverSeqs(); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %q: %w", opts.Dir, err), db.Close())
 	}
 	return s, nil
+}
+
+// injected is the error Options.FailCommit injects, if any.
+func (s *Store) injected() error {
+	if s.failCommit == nil {
+		return nil
+	}
+	return s.failCommit()
 }
 
 // badgerOptions bounds Badger's memory (FIELD-NOTES "Badger v4"; defaults

@@ -538,7 +538,11 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) 
 			before[logIndex(l)] = s.lastSeq[l].Swap(seqs[logIndex(l)])
 		}
 	}
-	if err := txn.Commit(); err != nil {
+	err := s.injected()
+	if err == nil {
+		err = txn.Commit()
+	}
+	if err != nil {
 		for _, l := range logs {
 			if n.fresh[logIndex(l)] > 0 {
 				s.lastSeq[l].Store(before[logIndex(l)])
