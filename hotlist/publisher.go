@@ -155,51 +155,30 @@ func (p *Publisher) write(ctx context.Context, msgs []kafka.Message) error {
 	return p.w.WriteMessages(ctx, msgs...)
 }
 
-// ErrBadCSV is wrapped by Import's error when the file as a whole is
+// ErrBadCSV is wrapped by ParseImport's error when the file as a whole is
 // unusable (header, quoting): the caller's mistake, not ours.
 var ErrBadCSV = errors.New("unusable CSV")
-
-// ImportResult is the outcome of an Import.
-type ImportResult struct {
-	Applied int                // entries written
-	Errors  []matcher.RowError // bad rows, by line
-}
-
-// Import reads CSV with ParseImport and writes the entries with Put; with
-// strict, nothing is written when any row is bad. The error is non-nil as
-// ParseImport's is, or when writing failed.
-func (p *Publisher) Import(ctx context.Context, list string, r io.Reader, strict bool) (ImportResult, error) {
-	entries, res, err := p.ParseImport(list, r)
-	if err != nil || strict && len(res.Errors) > 0 {
-		return res, err
-	}
-	if err := p.Put(ctx, entries); err != nil {
-		return res, fmt.Errorf("import hotlist %q: %w", list, err)
-	}
-	res.Applied = len(entries)
-	return res, nil
-}
 
 // ParseImport reads CSV (matcher.ReadCSV: a header row naming the SPEC §4
 // columns) into the entries of list, writing nothing, so that a caller can
 // audit a change before it goes out. A row that is invalid or belongs to
-// another list is reported in ImportResult.Errors. The error is non-nil
-// when list is unknown or when the file as a whole is unusable (its message
-// then names the expected header). It holds the whole file in memory.
-func (p *Publisher) ParseImport(list string, r io.Reader) ([]matcher.Entry, ImportResult, error) {
+// another list is returned among the bad rows, sorted by line. The error
+// is non-nil when list is unknown or when the file as a whole is unusable
+// (its message then names the expected header). It holds the whole file in
+// memory.
+func (p *Publisher) ParseImport(list string, r io.Reader) (entries []matcher.Entry, bad []matcher.RowError, err error) {
 	if !matcher.ValidListName(list) || p.known != nil && !p.known[list] {
-		return nil, ImportResult{}, fmt.Errorf("import hotlist: %w %q", matcher.ErrUnknownList, list)
+		return nil, nil, fmt.Errorf("import hotlist: %w %q", matcher.ErrUnknownList, list)
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, ImportResult{}, fmt.Errorf("import hotlist %q: read csv: %w", list, err)
+		return nil, nil, fmt.Errorf("import hotlist %q: read csv: %w", list, err)
 	}
-	entries, bad, err := matcher.ReadCSV(bytes.NewReader(data))
+	entries, bad, err = matcher.ReadCSV(bytes.NewReader(data))
 	if err != nil {
-		return nil, ImportResult{}, fmt.Errorf("import hotlist %q: %w: want a header row of %s (list and plate required, any order): %w",
+		return nil, nil, fmt.Errorf("import hotlist %q: %w: want a header row of %s (list and plate required, any order): %w",
 			list, ErrBadCSV, strings.Join(matcher.Columns, ","), err)
 	}
-	res := ImportResult{Errors: bad}
 	lines := goodLines(data, bad)
 	keep := entries[:0]
 	for i, e := range entries {
@@ -208,19 +187,19 @@ func (p *Publisher) ParseImport(list string, r io.Reader) ([]matcher.Entry, Impo
 			if i < len(lines) {
 				line = lines[i]
 			}
-			res.Errors = append(res.Errors, matcher.RowError{Line: line, Field: "list",
+			bad = append(bad, matcher.RowError{Line: line, Field: "list",
 				Reason: fmt.Sprintf("list %q, not %q", e.List, list)})
 			continue
 		}
 		keep = append(keep, e)
 	}
-	slices.SortStableFunc(res.Errors, func(a, b matcher.RowError) int { return cmp.Compare(a.Line, b.Line) })
-	return keep, res, nil
+	slices.SortStableFunc(bad, func(a, b matcher.RowError) int { return cmp.Compare(a.Line, b.Line) })
+	return keep, bad, nil
 }
 
 // goodLines returns the line of each row of data that matcher.ReadCSV
 // returned an entry for, in order: the rows not in bad. ReadCSV does not
-// say where its entries came from, and Import needs the line of a row of
+// say where its entries came from, and ParseImport needs the line of a row of
 // another list.
 func goodLines(data []byte, bad []matcher.RowError) []int {
 	skip := make(map[int]bool, len(bad))

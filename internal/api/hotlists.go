@@ -24,7 +24,7 @@ type Hotlists interface {
 	Entries(list, plate string) []matcher.Entry
 	Put(ctx context.Context, entries []matcher.Entry) error
 	Delete(ctx context.Context, list, plate string) error
-	ParseImport(list string, r io.Reader) ([]matcher.Entry, hotlist.ImportResult, error)
+	ParseImport(list string, r io.Reader) (entries []matcher.Entry, bad []matcher.RowError, err error)
 }
 
 var errUnknownList = &Error{Status: http.StatusNotFound, Code: "unknown_list", Msg: "no hotlist with that name"}
@@ -181,7 +181,7 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	strict := r.URL.Query().Get("strict") == "true"
-	entries, res, err := h.ParseImport(list, r.Body)
+	entries, bad, err := h.ParseImport(list, r.Body)
 	switch {
 	case errors.Is(err, hotlist.ErrBadCSV):
 		writeError(w, badRequest("bad_csv", err.Error()))
@@ -193,31 +193,31 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if strict && len(res.Errors) > 0 {
+	if strict && len(bad) > 0 {
 		entries = nil
 	}
 	// Audited before it goes out, with the entries about to be written.
 	if !s.audited(w, r, auth.Case{}, "hotlist.import", len(entries), http.StatusAccepted) {
 		return
 	}
-	if len(entries) > 0 {
+	applied := len(entries)
+	if applied > 0 {
 		if err := h.Put(r.Context(), entries); err != nil {
 			s.cfg.Logger.Error("import hotlist", "list", list, "err", err)
 			writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: "kafka_unavailable", Msg: "the import could not be written to the hotlist topic; retry (writing again is harmless)"})
 			return
 		}
-		res.Applied = len(entries)
 	}
 	type rowError struct {
 		Line   int    `json:"line"`
 		Field  string `json:"field"`
 		Reason string `json:"reason"`
 	}
-	rows := make([]rowError, len(res.Errors))
-	for i, e := range res.Errors {
+	rows := make([]rowError, len(bad))
+	for i, e := range bad {
 		rows[i] = rowError{e.Line, e.Field, e.Reason}
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"applied": res.Applied, "rejected": len(rows), "strict": strict, "errors": rows})
+	writeJSON(w, http.StatusAccepted, map[string]any{"applied": applied, "rejected": len(rows), "strict": strict, "errors": rows})
 }
 
 // writeFailed reports whether a Put error holds more than refused entries:

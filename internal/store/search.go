@@ -142,7 +142,8 @@ func decodeItem(item *badger.Item, norm string) (passage, error) {
 		return err
 	})
 	if err != nil {
-		return p, fmt.Errorf("passage %x: %w", key, err)
+		// Not the key: it holds the plate, which no log line may carry.
+		return p, fmt.Errorf("passage at %x: %w", key[len(key)-posLen:], err)
 	}
 	n := len(key) - posLen
 	p.pos = position{ts: key[n : n+tsLen], plate: norm, h: key[n+tsLen:]}
@@ -308,27 +309,35 @@ func (s *Store) PatternPassages(q PatternQuery) ([]plate.Read, string, error) {
 		return nil, "", err
 	}
 	defer s.closeMu.RUnlock()
-	var all []passage
+	// all holds the first limit+1 passages in order (one more tells that
+	// there is a next page), so a pattern with many candidate plates costs
+	// at most limit+1 decoded passages, and a plate's scan stops at the
+	// first key after the last of them (a plate's keys are in order).
+	all := make([]passage, 0, limit+1)
 	err = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixPassage}})
 		defer it.Close()
 		for _, norm := range plates {
 			prefix := appendPlatePrefix(nil, norm)
-			n := 0 // of this plate: limit+1 are enough to know there is more
-			for it.Seek(append(bytes.Clone(prefix), start...)); it.ValidForPrefix(prefix) && n <= limit; it.Next() {
+			for it.Seek(append(bytes.Clone(prefix), start...)); it.ValidForPrefix(prefix); it.Next() {
 				key := it.Item().Key()
 				if bytes.Compare(key[len(prefix):len(prefix)+tsLen], end) >= 0 {
+					break
+				}
+				n := len(key) - posLen
+				pos := position{ts: key[n : n+tsLen], plate: norm, h: key[n+tsLen:]}
+				if after != nil && pos.compare(*after) <= 0 {
+					continue
+				}
+				if len(all) == limit+1 && pos.compare(all[limit].pos) >= 0 {
 					break
 				}
 				p, err := decodeItem(it.Item(), norm)
 				if err != nil {
 					return err
 				}
-				if after != nil && p.pos.compare(*after) <= 0 {
-					continue
-				}
-				all = append(all, p)
-				n++
+				i, _ := slices.BinarySearchFunc(all, p.pos, func(a passage, q position) int { return a.pos.compare(q) })
+				all = slices.Insert(all, i, p)[:min(len(all)+1, limit+1)]
 			}
 		}
 		return nil
@@ -336,7 +345,6 @@ func (s *Store) PatternPassages(q PatternQuery) ([]plate.Read, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("pattern passages: %w", err)
 	}
-	slices.SortFunc(all, func(a, b passage) int { return a.pos.compare(b.pos) })
 	next := ""
 	if len(all) > limit {
 		all = all[:limit]
