@@ -65,6 +65,10 @@ type Config struct {
 	Cameras map[string]plate.Camera
 	// MaxBody caps request bodies; default 16 MiB.
 	MaxBody int64
+	// MaxImportBody caps a CSV import, which may be far larger than other
+	// bodies (about 100 bytes per entry, held in memory while it is
+	// checked); default 256 MiB, about 2.5 M entries.
+	MaxImportBody int64
 	// StreamWriteTimeout cuts off a live-stream client that has not taken
 	// an event within it (it stopped reading), so it holds nothing up;
 	// default 10 s.
@@ -88,6 +92,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 16 << 20
+	}
+	if cfg.MaxImportBody <= 0 {
+		cfg.MaxImportBody = 256 << 20
 	}
 	if cfg.StreamWriteTimeout <= 0 {
 		cfg.StreamWriteTimeout = 10 * time.Second
@@ -174,12 +181,8 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// A CSV import may be far larger than other bodies (about 100 bytes per
-// entry; it is held in memory while it is checked).
-const (
-	importPattern = "/api/v1/hotlists/{list}/import"
-	maxImportBody = 256 << 20
-)
+// importPattern has its own body cap, Config.MaxImportBody.
+const importPattern = "/api/v1/hotlists/{list}/import"
 
 type route struct {
 	method, pattern string
@@ -266,7 +269,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		limit := s.cfg.MaxBody
 		if rt.pattern == importPattern {
-			limit = max(limit, maxImportBody)
+			limit = s.cfg.MaxImportBody
 		}
 		r.Body = http.MaxBytesReader(sw, r.Body, limit)
 		rt.handler(sw, r)
