@@ -173,9 +173,13 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	if cfg.Topics.Hotlists != "" {
 		e.retro = newRetro(e, cfg.Hotlists)
-		hc := hotlist.Config{Kafka: cfg.Kafka, Topic: cfg.Topics.Hotlists, Lists: listNames(cfg.Hotlists), Added: e.retro.add,
-			Logger: cfg.Logger, Registerer: cfg.Registerer}
-		if e.follower, err = hotlist.NewFollower(hc, m); err == nil {
+		since, err := e.retro.since()
+		hc := hotlist.Config{Kafka: cfg.Kafka, Topic: cfg.Topics.Hotlists, Lists: listNames(cfg.Hotlists),
+			Added: e.retro.add, AddedSince: since, Logger: cfg.Logger, Registerer: cfg.Registerer}
+		if err == nil {
+			e.follower, err = hotlist.NewFollower(hc, m)
+		}
+		if err == nil {
 			hc.Registerer = nil // the follower registered the metrics
 			e.publisher, err = hotlist.NewPublisher(hc)
 		}
