@@ -33,12 +33,13 @@ type retro struct {
 	queue  []matcher.Entry // guarded by mu
 	next   map[int]int64   // guarded by mu: the position once queue is searched
 	wake   chan struct{}   // capacity 1
-	stored map[int]int64   // the cursor stored last; run's only
+	stored map[int]int64   // the cursor stored last, nil if none; run's only
+	marked chan struct{}   // closed once the store has a cursor
 }
 
 func newRetro(e *Engine, lists []Hotlist) *retro {
 	r := &retro{e: e, windows: map[string]time.Duration{}, modes: map[string]matcher.Mode{},
-		cursorKey: "retro/" + e.cfg.Topics.Hotlists, wake: make(chan struct{}, 1)}
+		cursorKey: "retro/" + e.cfg.Topics.Hotlists, wake: make(chan struct{}, 1), marked: make(chan struct{})}
 	for _, h := range lists {
 		if h.Retro > 0 {
 			r.windows[h.List.Name] = h.Retro
@@ -49,19 +50,20 @@ func newRetro(e *Engine, lists []Hotlist) *retro {
 }
 
 // since returns the stored cursor, for hotlist.Config.AddedSince: nil when
-// none is stored (a new store, which holds no passage an entry already in
-// the topic could have missed: its reads are all matched with the entry in
-// force).
+// none is stored. Such a store is new and stores no passage until it has
+// one (waitMarked): every read it will hold is matched with the entries on
+// the topic in force, so none needs a search.
 func (r *retro) since() (map[int]int64, error) {
 	v, err := r.e.store.State(r.cursorKey)
 	if err != nil || v == nil {
 		return nil, err
 	}
+	close(r.marked)
 	var c map[int]int64
 	if err := json.Unmarshal(v, &c); err != nil || c == nil {
 		// Searching every entry again costs time; skipping them, hits.
 		r.e.log.Warn("retro cursor not usable; every entry of the hotlist topic is searched again", "err", err)
-		return map[int]int64{}, nil
+		c = map[int]int64{}
 	}
 	r.stored = c
 	return c, nil
@@ -113,7 +115,22 @@ func (r *retro) run(ctx context.Context) error {
 		if _, err := r.e.store.Write(&store.Batch{State: []store.State{{Key: r.cursorKey, Value: v}}}); err != nil {
 			return fmt.Errorf("store retro cursor: %w", err)
 		}
+		if r.stored == nil {
+			close(r.marked)
+		}
 		r.stored = next
+	}
+}
+
+// waitMarked returns once the store has a cursor, or with ctx's error: the
+// consumer waits for it, so that a crash before the first cursor is stored
+// leaves no passage that an entry put meanwhile was not searched against.
+func (r *retro) waitMarked(ctx context.Context) error {
+	select {
+	case <-r.marked:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the retro cursor: %w", ctx.Err())
 	}
 }
 
