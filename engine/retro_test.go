@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -328,6 +329,85 @@ func TestRetroPublishFailure(t *testing.T) {
 	for _, id := range want {
 		if n[id] != 1 {
 			t.Errorf("hit %s on the topic %d times, want once", id, n[id])
+		}
+	}
+}
+
+// TestRetroBadCursor: a retro cursor the engine cannot read makes it
+// search every entry on the hotlist topic at start, rather than none.
+func TestRetroBadCursor(t *testing.T) {
+	addr := startBroker(t)
+	dir := t.TempDir()
+	cfg := retroConfig(addr, dir)
+	now := time.Now()
+	reads := []kafka.Message{msg("9BAD001", readJSON("bc-1", "CAM-A", now.Add(-time.Hour), "9-BAD-001", "BE"))}
+	r := start(t, cfg)
+	produce(t, addr, reads...)
+	waitFor(t, 10*time.Second, "the passage stored", func() bool { return passagesOverAPI(t, r.base, reads) == 1 })
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Put while stopped, and the cursor then damaged.
+	publishEntry(t, addr, matcher.Entry{List: "uninsured", Plate: "9-BAD-001", Country: "BE"})
+	s, err := store.Open(store.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Write(&store.Batch{State: []store.State{{Key: "retro/" + topics.Hotlists, Value: []byte("{not json")}}})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, cfg)
+	want := matcher.HitID("bc-1", "uninsured", "9BAD001")
+	waitFor(t, 10*time.Second, "the retro hit", func() bool { return slices.Contains(allHits(t, r.base), want) })
+}
+
+// TestRetroTwoInstances: two instances in one consumer group, each with its
+// own store, follow the same hotlist topic: an entry put is searched by
+// both, each in its own store, and together they raise every retro hit,
+// each from the store that holds its read.
+func TestRetroTwoInstances(t *testing.T) {
+	addr := startBroker(t)
+	a := start(t, retroConfig(addr, t.TempDir()))
+	b := start(t, retroConfig(addr, t.TempDir()))
+	now := time.Now()
+	var reads []kafka.Message
+	var want []string
+	for i := range 24 {
+		p := fmt.Sprintf("7TW%04d", i)
+		id := fmt.Sprintf("tw-%d", i)
+		reads = append(reads, msg(p, readJSON(id, "CAM-A", now.Add(-time.Duration(i+1)*time.Hour), p, "BE")))
+		want = append(want, matcher.HitID(id, "uninsured", p))
+	}
+	slices.Sort(want)
+	produce(t, addr, reads...)
+	waitFor(t, 30*time.Second, "the passages stored", func() bool {
+		return passagesOverAPI(t, a.base, reads)+passagesOverAPI(t, b.base, reads) >= len(reads)
+	})
+	na, nb := passagesOverAPI(t, a.base, reads), passagesOverAPI(t, b.base, reads)
+	t.Logf("passages: %d on one instance, %d on the other", na, nb)
+
+	for i := range reads {
+		publishEntry(t, addr, matcher.Entry{List: "uninsured", Plate: string(reads[i].Key), Country: "BE"})
+	}
+	union := func() []string {
+		ids := append(allHits(t, a.base), allHits(t, b.base)...)
+		slices.Sort(ids)
+		return slices.Compact(ids)
+	}
+	waitFor(t, 20*time.Second, "every retro hit", func() bool { return len(union()) >= len(want) })
+	if got := union(); !slices.Equal(got, want) {
+		t.Fatalf("hits of both instances %v, want %v", got, want)
+	}
+	// Each hit comes from the store that holds its read.
+	for _, r := range []*running{a, b} {
+		var page hitsPage
+		getJSON(t, r.base+"/api/v1/hits?limit=100", &page)
+		for _, h := range page.Hits {
+			if passagesOverAPI(t, r.base, []kafka.Message{msg(h.Read.PlateNorm, nil)}) == 0 {
+				t.Errorf("hit %s raised by an instance without its passage", h.ID)
+			}
 		}
 	}
 }
