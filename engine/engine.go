@@ -91,9 +91,13 @@ type Engine struct {
 	violations *kclient.Writer
 	api        *api.Server
 	retro      *retro
-	m          *metrics
-	cameras    map[string]plate.Camera
-	closed     atomic.Bool
+	// matching is held for reading by a batch from its match to its store;
+	// retro takes it, then lets go, to wait for the batches matched before
+	// an entry was in force (their reads must be stored to be searched).
+	matching sync.RWMutex
+	m        *metrics
+	cameras  map[string]plate.Camera
+	closed   atomic.Bool
 }
 
 // Open validates cfg, opens the store, loads the hotlists and prepares the

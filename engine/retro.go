@@ -100,6 +100,14 @@ func (r *retro) run(ctx context.Context) error {
 		q, next := r.queue, r.next
 		r.queue = nil
 		r.mu.Unlock()
+		if len(q) > 0 {
+			// A read matched before the entries were in force, and not
+			// yet stored, would be missed by both the live match and the
+			// search: wait for those batches. It holds the other batches
+			// back for as long.
+			r.e.matching.Lock()
+			r.e.matching.Unlock()
+		}
 		for _, en := range q {
 			if err := r.search(ctx, en); err != nil {
 				return fmt.Errorf("retro search of list %s: %w", en.List, err)
