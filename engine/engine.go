@@ -94,9 +94,13 @@ type Engine struct {
 	violations *kclient.Writer
 	api        *api.Server
 	retro      *retro
-	m          *metrics
-	cameras    map[string]plate.Camera
-	closed     atomic.Bool
+	// matching is held for reading by a batch from its match to its store;
+	// retro takes it, then lets go, to wait for the batches matched before
+	// an entry was in force (their reads must be stored to be searched).
+	matching sync.RWMutex
+	m        *metrics
+	cameras  map[string]plate.Camera
+	closed   atomic.Bool
 }
 
 // Open validates cfg, opens the store, loads the hotlists and prepares the
@@ -176,9 +180,13 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	if cfg.Topics.Hotlists != "" {
 		e.retro = newRetro(e, cfg.Hotlists)
-		hc := hotlist.Config{Kafka: cfg.Kafka, Topic: cfg.Topics.Hotlists, Lists: listNames(cfg.Hotlists), Added: e.retro.add,
-			Logger: cfg.Logger, Registerer: cfg.Registerer}
-		if e.follower, err = hotlist.NewFollower(hc, m); err == nil {
+		since, err := e.retro.since()
+		hc := hotlist.Config{Kafka: cfg.Kafka, Topic: cfg.Topics.Hotlists, Lists: listNames(cfg.Hotlists),
+			Added: e.retro.add, AddedSince: since, Logger: cfg.Logger, Registerer: cfg.Registerer}
+		if err == nil {
+			e.follower, err = hotlist.NewFollower(hc, m)
+		}
+		if err == nil {
 			hc.Registerer = nil // the follower registered the metrics
 			e.publisher, err = hotlist.NewPublisher(hc)
 		}

@@ -96,6 +96,8 @@ func (p *processor) Process(ctx context.Context, b *ingest.Batch) error {
 		return p.replay(ctx, b)
 	}
 	e := p.e
+	e.matching.RLock()
+	defer e.matching.RUnlock()
 	now := time.Now()
 	p.fresh, p.hits, p.events, p.msgs, p.appended = p.fresh[:0], p.hits[:0], p.events[:0], p.msgs[:0], p.appended[:0]
 	clear(p.inBatch)

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -15,21 +17,29 @@ import (
 
 // retro searches the stored passages of an entry added to a list with a
 // retro window (Hotlist.Retro) and raises the hits that entry would have
-// had, with Kind "retro": stored in the hit log and published on the hits
-// topic. Entries come from the hotlist follower (Added) and are searched in
-// order by one goroutine (run). Safe for concurrent use.
+// had, with Kind "retro": published on the hits topic, then stored in the
+// hit log. Entries come from the hotlist follower (Added) and are searched
+// in order by one goroutine (run), which then stores how far on the
+// hotlist topic it got (the cursor): a restart is handed the entries put
+// after it (hotlist.Config.AddedSince), those put while no instance ran
+// included. Safe for concurrent use.
 type retro struct {
-	e       *Engine
-	windows map[string]time.Duration // list → retro window; only lists with one
-	modes   map[string]matcher.Mode
+	e         *Engine
+	windows   map[string]time.Duration // list → retro window; only lists with one
+	modes     map[string]matcher.Mode
+	cursorKey string
 
-	mu    sync.Mutex
-	queue []matcher.Entry // guarded by mu
-	wake  chan struct{}   // capacity 1
+	mu     sync.Mutex
+	queue  []matcher.Entry // guarded by mu
+	next   map[int]int64   // guarded by mu: the position once queue is searched
+	wake   chan struct{}   // capacity 1
+	stored map[int]int64   // the cursor stored last, nil if none; run's only
+	marked chan struct{}   // closed once the store has a cursor
 }
 
 func newRetro(e *Engine, lists []Hotlist) *retro {
-	r := &retro{e: e, windows: map[string]time.Duration{}, modes: map[string]matcher.Mode{}, wake: make(chan struct{}, 1)}
+	r := &retro{e: e, windows: map[string]time.Duration{}, modes: map[string]matcher.Mode{},
+		cursorKey: "retro/" + e.cfg.Topics.Hotlists, wake: make(chan struct{}, 1), marked: make(chan struct{})}
 	for _, h := range lists {
 		if h.Retro > 0 {
 			r.windows[h.List.Name] = h.Retro
@@ -39,14 +49,36 @@ func newRetro(e *Engine, lists []Hotlist) *retro {
 	return r
 }
 
-// add queues the entries of retro lists; it never blocks.
-func (r *retro) add(entries []matcher.Entry) {
+// since returns the stored cursor, for hotlist.Config.AddedSince: nil when
+// none is stored. Such a store is new and stores no passage until it has
+// one (waitMarked): every read it will hold is matched with the entries on
+// the topic in force, so none needs a search.
+func (r *retro) since() (map[int]int64, error) {
+	v, err := r.e.store.State(r.cursorKey)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	close(r.marked)
+	var c map[int]int64
+	if err := json.Unmarshal(v, &c); err != nil || c == nil {
+		// Searching every entry again costs time; skipping them, hits.
+		r.e.log.Warn("retro cursor not usable; every entry of the hotlist topic is searched again", "err", err)
+		c = map[int]int64{}
+	}
+	r.stored = c
+	return c, nil
+}
+
+// add queues the entries of retro lists and the follower's position after
+// them (hotlist.Config.Added); it never blocks.
+func (r *retro) add(entries []matcher.Entry, next map[int]int64) {
 	r.mu.Lock()
 	for _, en := range entries {
 		if r.windows[en.List] > 0 {
 			r.queue = append(r.queue, en)
 		}
 	}
+	r.next = next
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
@@ -54,8 +86,9 @@ func (r *retro) add(entries []matcher.Entry) {
 	}
 }
 
-// run searches the queued entries until ctx is done. A store or Kafka
-// failure stops it (and the engine) with the error.
+// run searches the queued entries until ctx is done, then stores the
+// cursor: a crash before that searches them again at the next start. A
+// store or Kafka failure stops it (and the engine) with the error.
 func (r *retro) run(ctx context.Context) error {
 	for {
 		select {
@@ -64,14 +97,48 @@ func (r *retro) run(ctx context.Context) error {
 		case <-r.wake:
 		}
 		r.mu.Lock()
-		q := r.queue
+		q, next := r.queue, r.next
 		r.queue = nil
 		r.mu.Unlock()
+		if len(q) > 0 {
+			// A read matched before the entries were in force, and not
+			// yet stored, would be missed by both the live match and the
+			// search: wait for those batches. It holds the other batches
+			// back for as long.
+			r.e.matching.Lock()
+			r.e.matching.Unlock()
+		}
 		for _, en := range q {
 			if err := r.search(ctx, en); err != nil {
 				return fmt.Errorf("retro search of list %s: %w", en.List, err)
 			}
 		}
+		if next == nil || r.stored != nil && maps.Equal(next, r.stored) {
+			continue
+		}
+		v, err := json.Marshal(next)
+		if err != nil {
+			return err
+		}
+		if _, err := r.e.store.Write(&store.Batch{State: []store.State{{Key: r.cursorKey, Value: v}}}); err != nil {
+			return fmt.Errorf("store retro cursor: %w", err)
+		}
+		if r.stored == nil {
+			close(r.marked)
+		}
+		r.stored = next
+	}
+}
+
+// waitMarked returns once the store has a cursor, or with ctx's error: the
+// consumer waits for it, so that a crash before the first cursor is stored
+// leaves no passage that an entry put meanwhile was not searched against.
+func (r *retro) waitMarked(ctx context.Context) error {
+	select {
+	case <-r.marked:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the retro cursor: %w", ctx.Err())
 	}
 }
 
@@ -150,20 +217,35 @@ func (r *retro) search(ctx context.Context, en matcher.Entry) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	// Stored first: a hit id already in the log (a live hit of the same
-	// read, or this search run before) is neither stored nor published
-	// again.
-	if _, err := r.e.store.Write(&store.Batch{Hits: evs}); err != nil {
+	// Published, then stored, so a stored hit was published (as for
+	// violations): a crash in between publishes it again after the restart
+	// (at-least-once, same id). A hit id already in the log (a live hit of
+	// the same read, or this entry searched before) is not published again.
+	ids := make([]string, len(evs))
+	for i := range evs {
+		ids[i] = evs[i].ID
+	}
+	known, err := r.e.store.EventsByID(store.Hits, ids)
+	if err != nil {
 		return err
 	}
-	fresh := msgs[:0]
+	isKnown := make(map[string]bool, len(known))
+	for _, k := range known {
+		isKnown[k.ID] = true
+	}
+	var fresh []kafka.Message
+	var freshEvs []store.Event
 	for i := range evs {
-		if !evs[i].Known {
+		if !isKnown[evs[i].ID] {
 			fresh = append(fresh, msgs[i])
+			freshEvs = append(freshEvs, evs[i])
 		}
 	}
 	if len(fresh) > 0 {
 		if err := r.e.hits.WriteMessages(ctx, fresh...); err != nil {
+			return err
+		}
+		if _, err := r.e.store.Write(&store.Batch{Hits: freshEvs}); err != nil {
 			return err
 		}
 	}

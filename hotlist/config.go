@@ -34,10 +34,21 @@ type Config struct {
 	// index thousands of times.
 	MaxBatch int
 	// Added, when set, is called by a Follower with the entries put by the
-	// changes it applied once ready (not those of its replay at start),
-	// after they are in force in the matcher. It runs in the applier's
-	// goroutine: it must return quickly (queue the work).
-	Added func([]matcher.Entry)
+	// changes it applied, after they are in force in the matcher, and next:
+	// per partition, the offset after the last record applied (a copy). It
+	// is called once when the Follower becomes ready, with the entries of
+	// its replay put by records at or after AddedSince (the last change of
+	// each key wins: an entry put, then deleted, is not among them), then
+	// after every Apply, with that Apply's puts (perhaps none). It runs in
+	// the applier's goroutine: it must return quickly (queue the work).
+	Added func(puts []matcher.Entry, next map[int]int64)
+	// AddedSince is, per partition, the first offset whose puts the replay
+	// at start hands to Added; a partition it lacks (added since), from its
+	// first offset. Nil: from the high watermark each partition had when
+	// Run started, so only what was written after. A caller that persists
+	// Added's next passes it here to be told what was put while it was not
+	// running. The replay keeps those entries in memory until ready.
+	AddedSince map[int]int64
 	// Logger receives warnings (never plates); nil discards.
 	Logger *slog.Logger
 	// Registerer receives the Follower's metrics; nil means no metrics.

@@ -45,6 +45,9 @@
 //     never become ready. anpr does not write transactions.
 //   - The changes of a replay batch wait in memory, about 370 bytes each,
 //     100 MB at most (a batch being applied and one being gathered).
+//   - With Config.AddedSince, the entries the replay puts from there on
+//     wait in memory until ready (about the size of their records): a
+//     position far behind costs that much.
 //   - anpr_hotlist_apply_seconds observes only records written after Run
 //     started: the replay at start would swamp the "in force within a
 //     second" figure with the age of old records.

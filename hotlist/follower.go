@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,7 @@ type chunk struct {
 	partition int
 	next      int64            // offset after its last record
 	changes   []matcher.Change // of its good records
+	old       int              // how many of changes are before Config.AddedSince
 	live      []time.Time      // Kafka timestamps of its good records written after Run started
 }
 
@@ -185,11 +187,15 @@ func listWatermarks(ctx context.Context, c *kafka.Client, topic string) (map[int
 // Run started. It decodes here, not in the applier, so that decoding uses
 // the other core while Apply runs, and counts the bad records itself.
 func (f *Follower) fetch(ctx context.Context, p int, hwm int64, out chan<- *chunk) {
+	since := hwm
+	if f.cfg.AddedSince != nil {
+		since = f.cfg.AddedSince[p] // a partition it lacks: from the start
+	}
 	d := f.cfg.Kafka.Dialer()
 	next := int64(-1) // the first offset, once known
 	for attempt := 0; ; attempt++ {
 		addr := f.cfg.Kafka.Brokers[attempt%len(f.cfg.Kafka.Brokers)]
-		progress, err := f.fetchFrom(ctx, d, addr, p, hwm, &next, out)
+		progress, err := f.fetchFrom(ctx, d, addr, p, hwm, since, &next, out)
 		if ctx.Err() != nil {
 			return
 		}
@@ -205,13 +211,13 @@ func (f *Follower) fetch(ctx context.Context, p int, hwm int64, out chan<- *chun
 
 // fetchFrom fetches partition p from the leader, found through the broker
 // at addr, from offset *next (the first offset when negative) and moves
-// *next on. It returns on a broker error, or nil when ctx is done, and
+// *next on; since is the partition's Config.AddedSince. It returns on a broker error, or nil when ctx is done, and
 // reports whether it moved *next on.
 //
 // It reads batches off a kafka.Conn rather than through a kafka.Reader,
 // which costs a channel hand-over and a socket deadline per message: a
 // fifth of the replay's CPU.
-func (f *Follower) fetchFrom(ctx context.Context, d *kafka.Dialer, addr string, p int, hwm int64,
+func (f *Follower) fetchFrom(ctx context.Context, d *kafka.Dialer, addr string, p int, hwm, since int64,
 	next *int64, out chan<- *chunk) (progress bool, err error) {
 	conn, err := d.DialLeader(ctx, "tcp", addr, f.cfg.Topic, p)
 	if err != nil {
@@ -251,6 +257,9 @@ func (f *Follower) fetchFrom(ctx context.Context, d *kafka.Dialer, addr string, 
 					c.changes = make([]matcher.Change, 0, size)
 				}
 				c.changes = append(c.changes, ch)
+				if m.Offset < since {
+					c.old = len(c.changes)
+				}
 				if m.Offset >= hwm {
 					c.live = append(c.live, m.Time)
 				}
@@ -318,7 +327,16 @@ func (f *Follower) applyLoop(ctx context.Context, hwm map[int]int64, chunks <-ch
 	received := make(map[int]int64, len(hwm)) // offset after the last record received
 	applied := make(map[int]int64, len(hwm))  // and applied
 	replayed := 0
+	// The replay's puts from Config.AddedSince on, for Added once ready;
+	// the last change of a key wins.
+	var added map[string]matcher.Entry
+	if f.cfg.Added != nil {
+		added = make(map[string]matcher.Entry)
+	}
 	f.checkReady(hwm, applied, replayed, start)
+	if f.Ready() {
+		f.added(nil, applied)
+	}
 	linger := time.NewTimer(replayLinger)
 	defer linger.Stop()
 	// Replaying, the batch is large: allocate it once, not by growing it.
@@ -333,6 +351,15 @@ func (f *Follower) applyLoop(ctx context.Context, hwm map[int]int64, chunks <-ch
 		live = append(live, c.live...)
 		received[c.partition] = c.next
 		replayed += len(c.changes)
+		if added != nil && !f.Ready() {
+			for _, ch := range c.changes[c.old:] {
+				if k := ch.Entry.List + "/" + ch.Entry.Plate; ch.Delete {
+					delete(added, k)
+				} else {
+					added[k] = ch.Entry
+				}
+			}
+		}
 	}
 	for {
 		select {
@@ -367,16 +394,26 @@ func (f *Follower) applyLoop(ctx context.Context, hwm map[int]int64, chunks <-ch
 				return
 			}
 		}
+		wasReady := f.Ready()
 		f.apply(changes, live)
-		clear(changes) // let go of the strings
-		changes, live = changes[:0], live[:0]
 		for p, next := range received {
 			applied[p] = next
 		}
-		if !f.Ready() {
+		if wasReady {
+			f.added(changes, applied)
+		}
+		clear(changes) // let go of the strings
+		changes, live = changes[:0], live[:0]
+		if !wasReady {
 			f.checkReady(hwm, applied, replayed, start)
 			if f.Ready() {
 				changes = nil // the replay's batch is of no more use
+				puts := make([]matcher.Change, 0, len(added))
+				for _, en := range added {
+					puts = append(puts, matcher.Change{Entry: en})
+				}
+				added = nil
+				f.added(puts, applied)
 			}
 		}
 	}
@@ -398,7 +435,6 @@ func (f *Follower) apply(changes []matcher.Change, live []time.Time) {
 	if len(changes) == 0 {
 		return
 	}
-	ready := f.isReady.Load()
 	if err := f.m.Apply(changes); err != nil {
 		// Check rejects what the matcher would; if the two disagree, the
 		// change is lost, not the feed. Matcher errors never quote plates.
@@ -418,21 +454,26 @@ func (f *Follower) apply(changes []matcher.Change, live []time.Time) {
 			deletes++
 		}
 	}
-	if ready && f.cfg.Added != nil && deletes < len(changes) {
-		puts := make([]matcher.Entry, 0, len(changes)-deletes)
-		for i := range changes {
-			if !changes[i].Delete {
-				puts = append(puts, changes[i].Entry)
-			}
-		}
-		f.cfg.Added(puts)
-	}
 	f.metrics.changes.WithLabelValues("put").Add(float64(len(changes) - deletes))
 	f.metrics.changes.WithLabelValues("delete").Add(float64(deletes))
 	now := time.Now()
 	for _, t := range live {
 		f.metrics.apply.Observe(now.Sub(t).Seconds())
 	}
+}
+
+// added hands the puts among changes, and a copy of next, to Config.Added.
+func (f *Follower) added(changes []matcher.Change, next map[int]int64) {
+	if f.cfg.Added == nil {
+		return
+	}
+	var puts []matcher.Entry
+	for i := range changes {
+		if !changes[i].Delete {
+			puts = append(puts, changes[i].Entry)
+		}
+	}
+	f.cfg.Added(puts, maps.Clone(next))
 }
 
 // checkReady marks the Follower ready once every partition is applied up
