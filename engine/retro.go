@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/anpr/anpr/internal/audit"
 	"github.com/anpr/anpr/internal/store"
 	"github.com/anpr/anpr/matcher"
 )
@@ -145,9 +147,11 @@ func (r *retro) waitMarked(ctx context.Context) error {
 // candidates are the plates whose passages may hold a hit of en: its own
 // for an exact list (or a plate too short for the pattern index); for ocr
 // the plates equal after the OCR mapping, and for fuzzy those that share a
-// trigram with it (a plate more than MaxDistance edits away shares none
-// only if it is short: such misses are the caveat of doc.go), both from the
-// pattern index over the window's days.
+// trigram with it, both from the pattern index over the window's days. The
+// pattern index is built over the default OCR table, and a plate within
+// MaxDistance edits may share no trigram with the entry (one edit in a
+// plate of 5 or fewer characters, two edits 3 apart in one of 7): such
+// plates are missed (README, "Retro hits").
 func (r *retro) candidates(en matcher.Entry, from, to time.Time) ([]string, error) {
 	mode := r.modes[en.List]
 	if mode == matcher.Exact || len(en.Plate) < 3 {
@@ -184,11 +188,7 @@ func (r *retro) search(ctx context.Context, en matcher.Entry) error {
 	if err != nil {
 		return err
 	}
-	var (
-		evs  []store.Event
-		msgs []kafka.Message
-		hits []matcher.Hit
-	)
+	var found, hits []matcher.Hit
 	for _, p := range plates {
 		after := ""
 		for {
@@ -199,13 +199,9 @@ func (r *retro) search(ctx context.Context, en matcher.Entry) error {
 			for i := range reads {
 				hits = r.e.matcher.Match(&reads[i], now, hits[:0])
 				for _, h := range hits {
-					if h.List != en.List || h.Entry.Plate != en.Plate {
-						continue
+					if h.List == en.List && h.Entry.Plate == en.Plate {
+						found = append(found, h)
 					}
-					h.Kind = matcher.KindRetro
-					js := h.AppendJSON(nil)
-					evs = append(evs, store.Event{ID: h.ID, ReadID: h.Read.ReadID, TS: h.Read.TS, JSON: js})
-					msgs = append(msgs, kafka.Message{Key: []byte(h.Read.PlateNorm), Value: js})
 				}
 			}
 			if next == "" {
@@ -213,6 +209,34 @@ func (r *retro) search(ctx context.Context, en matcher.Entry) error {
 			}
 			after = next
 		}
+	}
+	// The list's suppress window applies as it does live (SPEC §4): in
+	// capture order, one hit per camera and window, so a car parked before
+	// a camera is not one hit a minute. The same reads give the same hits
+	// whenever the search runs.
+	slices.SortFunc(found, func(a, b matcher.Hit) int {
+		return cmp.Or(a.Read.TS.Compare(b.Read.TS), cmp.Compare(a.ID, b.ID))
+	})
+	sup := matcher.NewSuppressor()
+	var (
+		evs  []store.Event
+		msgs []kafka.Message
+	)
+	for _, h := range found {
+		if !sup.Allow(&h) {
+			continue
+		}
+		h.Kind = matcher.KindRetro
+		js := h.AppendJSON(nil)
+		evs = append(evs, store.Event{ID: h.ID, ReadID: h.Read.ReadID, TS: h.Read.TS, JSON: js})
+		msgs = append(msgs, kafka.Message{Key: []byte(h.Read.PlateNorm), Value: js})
+	}
+	// A search of stored passages is an investigative act: audited, with
+	// the entry's reference as its case, before anything goes out.
+	if _, err := r.e.audit.Append(audit.Record{Who: "retro", Roles: []string{"system"}, Action: "passages.retro",
+		CaseRef: en.Reference, Query: fmt.Sprintf("list=%s plate=%s from=%s to=%s", en.List, en.Plate,
+			from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339)), Results: len(evs)}); err != nil {
+		return fmt.Errorf("audit: %w", err)
 	}
 	if len(evs) == 0 {
 		return nil

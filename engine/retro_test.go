@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,7 +29,8 @@ import (
 // TestRetroHits stores passages, then adds entries to lists with a retro
 // window through the hotlist topic: the passages within the window hit
 // (kind retro) in the hit log and on the hits topic, exactly (uninsured),
-// after the OCR mapping (stolen) and one edit away (wanted); one older than the window does not;
+// after the OCR mapping (stolen) and one edit away (wanted); one older than the window does not,
+// nor one within the list's suppress window at the same camera; each search is audited;
 // adding the entry again raises nothing new.
 func TestRetroHits(t *testing.T) {
 	addr := startBroker(t)
@@ -45,7 +47,8 @@ func TestRetroHits(t *testing.T) {
 	reads := []kafka.Message{
 		msg("9RET001", readJSON("rt-1", "CAM-A", now.Add(-2*time.Hour), "9-RET-001", "BE")),
 		msg("9RET001", readJSON("rt-2", "CAM-B", now.Add(-10*24*time.Hour), "9-RET-001", "BE")),
-		msg("9RET001", readJSON("rt-3", "CAM-A", now.Add(-40*24*time.Hour), "9-RET-001", "BE")), // before the window
+		msg("9RET001", readJSON("rt-3", "CAM-A", now.Add(-40*24*time.Hour), "9-RET-001", "BE")),         // before the window
+		msg("9RET001", readJSON("rt-7", "CAM-A", now.Add(-2*time.Hour+time.Minute), "9-RET-001", "BE")), // suppressed: rt-1's camera, 1 min later
 		msg("9RET002", readJSON("rt-4", "CAM-B", now.Add(-5*time.Hour), "9-RET-002", "BE")),
 		msg("9RETXYZ", readJSON("rt-5", "CAM-B", now.Add(-5*time.Hour), "9-RET-XYZ", "BE")),
 		msg("9RET7Z9", readJSON("rt-6", "CAM-A", now.Add(-6*time.Hour), "9-RET-7Z9", "BE")),
@@ -102,6 +105,23 @@ func TestRetroHits(t *testing.T) {
 	slices.Sort(onTopic)
 	if !slices.Equal(onTopic, want) {
 		t.Errorf("on the hits topic %v, want %v", onTopic, want)
+	}
+
+	var trail struct {
+		Records []struct {
+			Action, Query string
+			Results       int
+		}
+	}
+	getJSON(t, r.base+"/api/v1/audit?limit=1000", &trail)
+	searches := map[string]int{}
+	for _, rec := range trail.Records {
+		if rec.Action == "passages.retro" {
+			searches[strings.Fields(rec.Query)[0]] += rec.Results
+		}
+	}
+	if w := map[string]int{"list=uninsured": 2, "list=stolen": 1, "list=wanted": 1}; !maps.Equal(searches, w) {
+		t.Errorf("audited retro searches found %v, want %v", searches, w)
 	}
 
 	// The same entry added again: the search runs again and finds hits

@@ -93,7 +93,11 @@ func newReplayCmd(g *globalFlags) *cobra.Command {
 			out := bufio.NewWriter(cmd.OutOrStdout())
 			defer out.Flush()
 			if hotlistFile != "" {
-				return replayHotlist(st, sel, hotlistFile, match, out)
+				ocr, err := c.OCRTable()
+				if err != nil {
+					return err
+				}
+				return replayHotlist(st, sel, hotlistFile, match, ocr, out)
 			}
 			kc, err := kafkaConfig(c.Kafka)
 			if err != nil {
@@ -139,7 +143,7 @@ func auditReplay(dataDir, caseRef, query string) error {
 
 // replayHotlist prints, as hit JSON lines, what the list in file would have
 // hit among the selected passages.
-func replayHotlist(st *store.Store, sel replay.Selection, file, mode string, out *bufio.Writer) error {
+func replayHotlist(st *store.Store, sel replay.Selection, file, mode string, ocr *plate.OCRTable, out *bufio.Writer) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -164,7 +168,7 @@ func replayHotlist(st *store.Store, sel replay.Selection, file, mode string, out
 	if name == "" {
 		return fmt.Errorf("%s: no entry", file)
 	}
-	m, err := matcher.New([]matcher.List{{Name: name, Mode: matcher.Mode(mode), Suppress: -1}}, matcher.Options{})
+	m, err := matcher.New([]matcher.List{{Name: name, Mode: matcher.Mode(mode), Suppress: -1}}, matcher.Options{OCR: ocr})
 	if err != nil {
 		return err
 	}
