@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/anpr/anpr/plate"
 )
 
@@ -270,6 +272,8 @@ func BenchmarkDisk(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(dirSize(b, dir))/n, "flat-B/passage")
+			s = open(b, Options{Dir: dir})
+			reportTables(b, s, n)
 		}
 		b.ReportMetric(peakRSSMiB(b), "peak-RSS-MiB")
 	})
@@ -318,4 +322,58 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportTables reports, per key prefix ('P', 'C', 'G'), the on-disk bytes of
+// its tables per passage and what they are made of: entries, the keys and
+// values as written, Badger's uncompressed block bytes (entry headers and
+// offsets, versions, value metadata and expiry included), bloom filters and
+// block index. A table is counted under the prefix of its smallest key; after
+// Flatten the key ranges make that nearly exact.
+func reportTables(b *testing.B, s *Store, n int) {
+	type sum struct{ tables, keys, disk, raw, index, bloom, kv float64 }
+	by := map[byte]*sum{}
+	for _, t := range s.db.Tables() {
+		p := byte('?')
+		if len(t.Left) > 0 {
+			p = t.Left[0]
+		}
+		if by[p] == nil {
+			by[p] = &sum{}
+		}
+		x := by[p]
+		x.tables++
+		x.keys += float64(t.KeyCount)
+		x.disk += float64(t.OnDiskSize)
+		x.raw += float64(t.UncompressedSize)
+		x.index += float64(t.IndexSz - t.BloomFilterSize)
+		x.bloom += float64(t.BloomFilterSize)
+	}
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{AllVersions: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if x := by[it.Item().Key()[0]]; x != nil {
+				x.kv += float64(len(it.Item().Key()) + int(it.Item().ValueSize()))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range []byte("PCG") {
+		x := by[p]
+		if x == nil {
+			continue
+		}
+		k := string(p)
+		b.ReportMetric(x.disk/float64(n), k+"-B/passage")
+		b.ReportMetric(x.keys/float64(n), k+"-entries/passage")
+		b.ReportMetric(x.kv/x.keys, k+"-kv-B/entry")
+		b.ReportMetric(x.raw/x.keys, k+"-block-B/entry")
+		b.ReportMetric((x.disk-x.index-x.bloom)/x.keys, k+"-zstd-B/entry")
+		b.ReportMetric(x.bloom/x.keys, k+"-bloom-B/entry")
+		b.ReportMetric(x.index/x.keys, k+"-index-B/entry")
+	}
 }

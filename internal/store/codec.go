@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/anpr/anpr/plate"
@@ -85,6 +84,12 @@ const (
 	flagPlateDiff = 0x40 // plate as read differs from plate_norm and follows
 )
 
+// Tokens allowed in the derived strings of a passage value.
+const (
+	readIDTokens = (1<<numTokens - 1) &^ (1<<tokReadID | 1)
+	imageTokens  = (1<<numTokens - 1) &^ 1
+)
+
 const (
 	confScale    = 10000
 	classLiteral = 7 // the class string follows the image_ref
@@ -107,13 +112,12 @@ func classCode(c string) byte {
 //
 //	flags byte
 //	camera_id                   uvarint length + bytes
-//	read_id                     uvarint length of the prefix shared with camera_id,
-//	                            uvarint length + bytes of the rest
+//	read_id                     derived string (derive.go): camera id and capture time tokens
 //	[plate]                     when flagPlateDiff: uvarint length + bytes
 //	country                     uvarint length + bytes
 //	[confidence]                flagConfQ: uvarint; flagConfRaw: 8 bytes float64 bits
 //	[lane]                      when flagLane: varint
-//	image_ref                   uvarint length + bytes
+//	image_ref                   derived string: the read id's tokens and read_id
 //	[vehicle_class]             when class code is classLiteral: uvarint length + bytes
 func appendPassageValue(dst []byte, r *plate.Read) []byte {
 	flags := classCode(r.VehicleClass)
@@ -133,9 +137,10 @@ func appendPassageValue(dst []byte, r *plate.Read) []byte {
 	}
 	dst = append(dst, flags)
 	dst = appendString(dst, r.CameraID)
-	shared := sharedPrefix(r.ReadID, r.CameraID)
-	dst = binary.AppendUvarint(dst, uint64(shared))
-	dst = appendString(dst, r.ReadID[shared:])
+	var tb [192]byte
+	var t tokens
+	t.fill(tb[:0], r.CameraID, r.ReadID, r.TS)
+	dst = appendDerived(dst, r.ReadID, &t, readIDTokens)
 	if flags&flagPlateDiff != 0 {
 		dst = appendString(dst, r.Plate)
 	}
@@ -149,20 +154,11 @@ func appendPassageValue(dst []byte, r *plate.Read) []byte {
 	if flags&flagLane != 0 {
 		dst = binary.AppendVarint(dst, int64(r.Lane))
 	}
-	dst = appendString(dst, r.ImageRef)
+	dst = appendDerived(dst, r.ImageRef, &t, imageTokens)
 	if flags&classMask == classLiteral {
 		dst = appendString(dst, r.VehicleClass)
 	}
 	return dst
-}
-
-func sharedPrefix(a, b string) int {
-	n := min(len(a), len(b))
-	i := 0
-	for i < n && a[i] == b[i] {
-		i++
-	}
-	return i
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -234,17 +230,10 @@ func decodePassage(norm string, key, val []byte) (plate.Read, error) {
 	flags := val[0]
 	d := decoder{b: val[1:]}
 	r.CameraID = d.string()
-	shared := d.uvarint()
-	if shared > uint64(len(r.CameraID)) {
-		d.fail()
-	} else {
-		var sb strings.Builder
-		rest := d.bytes(d.uvarint())
-		sb.Grow(int(shared) + len(rest))
-		sb.WriteString(r.CameraID[:shared])
-		sb.Write(rest)
-		r.ReadID = sb.String()
-	}
+	var tb [192]byte
+	var t tokens
+	t.fill(tb[:0], r.CameraID, "", r.TS)
+	r.ReadID = d.derived(&t, readIDTokens)
 	if flags&flagPlateDiff != 0 {
 		r.Plate = d.string()
 	}
@@ -260,7 +249,8 @@ func decodePassage(norm string, key, val []byte) (plate.Read, error) {
 	if flags&flagLane != 0 {
 		r.Lane = int(d.varint())
 	}
-	r.ImageRef = d.string()
+	t[tokReadID] = []byte(r.ReadID)
+	r.ImageRef = d.derived(&t, imageTokens)
 	if c := flags & classMask; c == classLiteral {
 		r.VehicleClass = d.string()
 	} else if int(c) < len(classCodes) {
