@@ -82,6 +82,11 @@ const (
 	flagConfRaw   = 0x10 // confidence as 8 float64 bytes (when ×confScale loses bits)
 	flagLane      = 0x20 // lane as a signed varint
 	flagPlateDiff = 0x40 // plate as read differs from plate_norm and follows
+	// flagPlateSep (with flagPlateDiff): the plate as read is plate_norm with
+	// one separator byte between some of its characters ("1-ABC-234",
+	// "AB 12 CDE"), stored as that byte and a uvarint bit mask (bit i: after
+	// character i) instead of the plate.
+	flagPlateSep = 0x80
 )
 
 // Tokens allowed in the derived strings of a passage value.
@@ -113,7 +118,8 @@ func classCode(c string) byte {
 //	flags byte
 //	camera_id                   uvarint length + bytes
 //	read_id                     derived string (derive.go): camera id and capture time tokens
-//	[plate]                     when flagPlateDiff: uvarint length + bytes
+//	[plate]                     when flagPlateDiff: separator byte + uvarint mask with
+//	                            flagPlateSep, else uvarint length + bytes
 //	country                     uvarint length + bytes
 //	[confidence]                flagConfQ: uvarint; flagConfRaw: 8 bytes float64 bits
 //	[lane]                      when flagLane: varint
@@ -135,13 +141,20 @@ func appendPassageValue(dst []byte, r *plate.Read) []byte {
 	if r.Plate != r.PlateNorm {
 		flags |= flagPlateDiff
 	}
+	sep, mask := separators(r.Plate, r.PlateNorm)
+	if mask != 0 {
+		flags |= flagPlateSep
+	}
 	dst = append(dst, flags)
 	dst = appendString(dst, r.CameraID)
 	var tb [192]byte
 	var t tokens
 	t.fill(tb[:0], r.CameraID, r.ReadID, r.TS)
 	dst = appendDerived(dst, r.ReadID, &t, readIDTokens)
-	if flags&flagPlateDiff != 0 {
+	switch {
+	case flags&flagPlateSep != 0:
+		dst = binary.AppendUvarint(append(dst, sep), mask)
+	case flags&flagPlateDiff != 0:
 		dst = appendString(dst, r.Plate)
 	}
 	dst = appendString(dst, r.Country)
@@ -159,6 +172,49 @@ func appendPassageValue(dst []byte, r *plate.Read) []byte {
 		dst = appendString(dst, r.VehicleClass)
 	}
 	return dst
+}
+
+// separators returns the separator and mask of flagPlateSep when read is
+// norm with one byte other than A-Z and 0-9 between some of its characters
+// (never two in a row, none at either end), else mask 0.
+func separators(read, norm string) (sep byte, mask uint64) {
+	i := 0 // characters of norm matched
+	after := false // read[j-1] was the separator
+	for j := 0; j < len(read); j++ {
+		c := read[j]
+		switch {
+		case i < len(norm) && c == norm[i]:
+			i++
+			after = false
+		case after || i == 0 || i == len(norm) || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || mask != 0 && c != sep:
+			return 0, 0
+		default:
+			sep, after = c, true
+			mask |= 1 << (i - 1)
+		}
+	}
+	if i != len(norm) || after {
+		return 0, 0
+	}
+	return sep, mask
+}
+
+// withSeparators reads what separators returned and rebuilds the plate.
+func withSeparators(d *decoder, norm string) string {
+	sep := d.bytes(1)
+	mask := d.uvarint()
+	if d.err != nil || mask == 0 || mask>>(len(norm)-1) != 0 {
+		d.fail()
+		return ""
+	}
+	b := make([]byte, 0, 2*len(norm))
+	for i := range len(norm) {
+		b = append(b, norm[i])
+		if mask&(1<<i) != 0 {
+			b = append(b, sep[0])
+		}
+	}
+	return string(b)
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -234,8 +290,13 @@ func decodePassage(norm string, key, val []byte) (plate.Read, error) {
 	var t tokens
 	t.fill(tb[:0], r.CameraID, "", r.TS)
 	r.ReadID = d.derived(&t, readIDTokens)
-	if flags&flagPlateDiff != 0 {
+	switch {
+	case flags&flagPlateSep != 0 && flags&flagPlateDiff != 0:
+		r.Plate = withSeparators(&d, norm)
+	case flags&flagPlateDiff != 0:
 		r.Plate = d.string()
+	case flags&flagPlateSep != 0:
+		d.fail()
 	}
 	r.Country = d.string()
 	switch {

@@ -26,6 +26,13 @@ func TestPassageCodecRoundTrip(t *testing.T) {
 		{"confidence with many digits", func(r *plate.Read) { r.Confidence = 0.123456789 }},
 		{"confidence out of range", func(r *plate.Read) { r.Confidence = 3.5 }},
 		{"plate as normalized", func(r *plate.Read) { r.Plate = r.PlateNorm }},
+		{"plate with spaces", func(r *plate.Read) { r.Plate = "1ABC 234" }},
+		{"plate with two separators", func(r *plate.Read) { r.Plate = "1 ABC-234" }},
+		{"plate with a double separator", func(r *plate.Read) { r.Plate = "1--ABC234" }},
+		{"plate with a trailing separator", func(r *plate.Read) { r.Plate = "1ABC234-" }},
+		{"plate with a leading separator", func(r *plate.Read) { r.Plate = " 1ABC234" }},
+		{"plate in lower case", func(r *plate.Read) { r.Plate = "1-abc-234" }},
+		{"plate with every separator", func(r *plate.Read) { r.Plate = "1.A.B.C.2.3.4" }},
 		{"read id without camera prefix", func(r *plate.Read) { r.ReadID = "gw7-000123" }},
 		{"read id equal to camera id", func(r *plate.Read) { r.ReadID = r.CameraID }},
 		{"unknown class", func(r *plate.Read) { r.VehicleClass = plate.ClassUnknown }},
@@ -78,6 +85,9 @@ func TestPassageCodecRoundTrip(t *testing.T) {
 func TestDerivedStrings(t *testing.T) {
 	r := read("1ABC234", time.Date(2026, 11, 22, 7, 0, 0, 123e6, time.UTC), 1)
 	r.ImageRef = "s3://anpr/2026/11/22/" + r.CameraID + "/20261122T070000.123Z.jpg"
+	if v := appendPassageValue(nil, &r); v[0]&flagPlateSep == 0 {
+		t.Errorf("plate %q of %q not stored as separators", r.Plate, r.PlateNorm)
+	}
 	var tb [192]byte
 	var tk tokens
 	tk.fill(tb[:0], r.CameraID, r.ReadID, r.TS)
@@ -143,6 +153,7 @@ func TestDecodePassageCorrupt(t *testing.T) {
 		{"short key", key[:len(key)-1], val},
 		{"class code 6", key, append([]byte{6}, val[1:]...)},
 		{"unknown token", key, corruptPart(val, 7<<3|1)},
+		{"separator flag without plate flag", key, append([]byte{val[0] &^ flagPlateDiff}, val[1:]...)},
 		{"token with a length", key, corruptPart(val, 1<<3|1)},
 	} {
 		if _, err := decodePassage(r.PlateNorm, tt.key, tt.val); err == nil {
