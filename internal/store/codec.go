@@ -178,7 +178,7 @@ func appendPassageValue(dst []byte, r *plate.Read) []byte {
 // norm with one byte other than A-Z and 0-9 between some of its characters
 // (never two in a row, none at either end), else mask 0.
 func separators(read, norm string) (sep byte, mask uint64) {
-	i := 0 // characters of norm matched
+	i := 0         // characters of norm matched
 	after := false // read[j-1] was the separator
 	for j := 0; j < len(read); j++ {
 		c := read[j]
