@@ -147,9 +147,8 @@ func appendPassageValue(dst []byte, r *plate.Read) []byte {
 	}
 	dst = append(dst, flags)
 	dst = appendString(dst, r.CameraID)
-	var tb [192]byte
 	var t tokens
-	t.fill(tb[:0], r.CameraID, r.ReadID, r.TS)
+	t.fill(r.CameraID, r.ReadID, r.TS)
 	dst = appendDerived(dst, r.ReadID, &t, readIDTokens)
 	switch {
 	case flags&flagPlateSep != 0:
@@ -286,9 +285,8 @@ func decodePassage(norm string, key, val []byte) (plate.Read, error) {
 	flags := val[0]
 	d := decoder{b: val[1:]}
 	r.CameraID = d.string()
-	var tb [192]byte
 	var t tokens
-	t.fill(tb[:0], r.CameraID, "", r.TS)
+	t.fill(r.CameraID, "", r.TS)
 	r.ReadID = d.derived(&t, readIDTokens)
 	switch {
 	case flags&flagPlateSep != 0 && flags&flagPlateDiff != 0:
@@ -310,7 +308,8 @@ func decodePassage(norm string, key, val []byte) (plate.Read, error) {
 	if flags&flagLane != 0 {
 		r.Lane = int(d.varint())
 	}
-	t[tokReadID] = []byte(r.ReadID)
+	t.readID = r.ReadID
+	t.mark(r.ReadID)
 	r.ImageRef = d.derived(&t, imageTokens)
 	if c := flags & classMask; c == classLiteral {
 		r.VehicleClass = d.string()

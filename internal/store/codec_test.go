@@ -51,6 +51,10 @@ func TestPassageCodecRoundTrip(t *testing.T) {
 		}},
 		{"tokens only", func(r *plate.Read) { r.ReadID, r.ImageRef = r.CameraID, r.ReadID }},
 		{"empty camera", func(r *plate.Read) { r.CameraID = "" }},
+		{"time forms in 1999", func(r *plate.Read) {
+			r.TS = time.Date(1999, 12, 31, 23, 59, 59, 999e6, time.UTC)
+			r.ReadID = r.CameraID + "/19991231T235959.999Z/1"
+		}},
 		{"year 10000", func(r *plate.Read) {
 			r.TS = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 			r.ImageRef = "10000/01/01"
@@ -88,9 +92,8 @@ func TestDerivedStrings(t *testing.T) {
 	if v := appendPassageValue(nil, &r); v[0]&flagPlateSep == 0 {
 		t.Errorf("plate %q of %q not stored as separators", r.Plate, r.PlateNorm)
 	}
-	var tb [192]byte
 	var tk tokens
-	tk.fill(tb[:0], r.CameraID, r.ReadID, r.TS)
+	tk.fill(r.CameraID, r.ReadID, r.TS)
 	for _, tt := range []struct {
 		s     string
 		mask  int
@@ -99,6 +102,7 @@ func TestDerivedStrings(t *testing.T) {
 		{r.ReadID, readIDTokens, "1/3/1"},
 		{r.ImageRef, imageTokens, "s3://anpr/5/1/3.jpg"},
 		{"x" + r.ReadID, imageTokens, "x2"},
+		{"2026-11-22T07:00:00.123Z 2026-11-22 20261122", imageTokens, "4 7 6"},
 	} {
 		b := appendDerived(nil, tt.s, &tk, tt.mask)
 		d := decoder{b: b}
@@ -234,4 +238,28 @@ func TestPassageKeyIdentity(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { appendPassageKey(dst, &base) }); n != 0 {
 		t.Errorf("appendPassageKey allocates %v times, want 0", n)
 	}
+}
+
+// BenchmarkPassageValue measures encoding and decoding one passage value of
+// the usual gateway forms.
+//
+//	go test -run '^$' -bench PassageValue ./internal/store/
+func BenchmarkPassageValue(b *testing.B) {
+	r := newGen(1000, 1).read()
+	key := appendPassageKey(nil, &r)
+	buf := appendPassageValue(nil, &r)
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			buf = appendPassageValue(buf[:0], &r)
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodePassage(r.PlateNorm, key, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

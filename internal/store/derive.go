@@ -28,64 +28,109 @@ const (
 	numTokens
 )
 
-// tokens holds the strings the tokens stand for, for one passage.
-type tokens [numTokens][]byte
+// tokens holds the strings the tokens stand for, for one passage: the
+// camera and read ids as given, the time forms cut from one buffer.
+type tokens struct {
+	camera, readID string
+	time           [56]byte
+	span           [numTokens][2]uint8 // of the time forms in time; empty: none
+	first          [4]uint64           // bit set of the tokens' first bytes
+}
+
+// get returns token k's string (empty: it matches nothing).
+func (t *tokens) get(k int) []byte {
+	return t.time[t.span[k][0]:t.span[k][1]]
+}
 
 // fill computes the tokens of a passage of camera captured at ts with read
-// id readID, in buf's room. The time forms need a four-digit year; outside
-// it they match nothing.
-func (t *tokens) fill(buf []byte, camera, readID string, ts time.Time) []byte {
-	buf = buf[:0]
-	mark := func(k, from int) { t[k] = buf[from:len(buf):len(buf)] }
-	buf = append(buf, camera...)
-	mark(tokCamera, 0)
-	n := len(buf)
-	buf = append(buf, readID...)
-	mark(tokReadID, n)
+// id readID. The time forms need a four-digit year; outside it they match
+// nothing.
+func (t *tokens) fill(camera, readID string, ts time.Time) {
+	*t = tokens{camera: camera, readID: readID}
+	t.mark(camera)
+	t.mark(readID)
 	ts = time.UnixMilli(ts.UnixMilli()).UTC()
 	y, mo, d := ts.Date()
 	if y < 1000 || y > 9999 {
-		for k := tokStampBasic; k < numTokens; k++ {
-			t[k] = nil
-		}
-		return buf
+		return
 	}
 	h, mi, s := ts.Clock()
-	// 20060102T150405.000Z: the other forms are cut from it.
-	n = len(buf)
-	buf = digits(buf, y, 4)
-	buf = digits(buf, int(mo), 2)
-	buf = digits(buf, d, 2)
-	buf = append(buf, 'T')
-	buf = digits(buf, h*10000+mi*100+s, 6)
-	buf = append(buf, '.')
-	buf = digits(buf, ts.Nanosecond()/1e6, 3)
-	buf = append(buf, 'Z')
-	mark(tokStampBasic, n)
-	st := buf[n:]
-	n = len(buf)
-	buf = append(buf, st[0:4]...)
-	buf = append(buf, '-')
-	buf = append(buf, st[4:6]...)
-	buf = append(buf, '-')
-	buf = append(buf, st[6:8]...)
-	mark(tokDateISO, n)
-	buf = append(buf, 'T')
-	buf = append(buf, st[9:11]...)
-	buf = append(buf, ':')
-	buf = append(buf, st[11:13]...)
-	buf = append(buf, ':')
-	buf = append(buf, st[13:]...)
-	mark(tokStampRFC, n)
-	n = len(buf)
-	buf = append(buf, st[0:4]...)
-	buf = append(buf, '/')
-	buf = append(buf, st[4:6]...)
-	buf = append(buf, '/')
-	buf = append(buf, st[6:8]...)
-	mark(tokDatePath, n)
-	t[tokDateBasic] = st[0:8:8]
-	return buf
+	// 20060102T150405.000Z then 2006-01-02T15:04:05.000Z then 2006/01/02:
+	// the date forms are cut from them.
+	b := t.time[:0]
+	b = digits(b, y*10000+int(mo)*100+d, 8)
+	b = append(b, 'T')
+	b = digits(b, h*10000+mi*100+s, 6)
+	b = append(b, '.')
+	b = digits(b, ts.Nanosecond()/1e6, 3)
+	b = append(b, 'Z')
+	st := b[:20]
+	b = append(b, st[0:4]...)
+	b = append(b, '-')
+	b = append(b, st[4:6]...)
+	b = append(b, '-')
+	b = append(b, st[6:8]...)
+	b = append(b, 'T')
+	b = append(b, st[9:11]...)
+	b = append(b, ':')
+	b = append(b, st[11:13]...)
+	b = append(b, ':')
+	b = append(b, st[13:]...)
+	b = append(b, st[0:4]...)
+	b = append(b, '/')
+	b = append(b, st[4:6]...)
+	b = append(b, '/')
+	b = append(b, st[6:8]...)
+	t.span[tokStampBasic] = [2]uint8{0, 20}
+	t.span[tokDateBasic] = [2]uint8{0, 8}
+	t.span[tokStampRFC] = [2]uint8{20, 44}
+	t.span[tokDateISO] = [2]uint8{20, 30}
+	t.span[tokDatePath] = [2]uint8{44, 54}
+	t.first[b[0]>>6] |= 1 << (b[0] & 63) // every time form starts with the year
+}
+
+func (t *tokens) mark(s string) {
+	if s != "" {
+		t.first[s[0]>>6] |= 1 << (s[0] & 63)
+	}
+}
+
+// match returns the length of token k if s starts with it, else 0.
+func (t *tokens) match(k int, s string) int {
+	switch k {
+	case tokCamera:
+		return prefixLen(s, t.camera)
+	case tokReadID:
+		return prefixLen(s, t.readID)
+	}
+	w := t.get(k)
+	if len(w) == 0 || len(s) < len(w) || s[:len(w)] != string(w) {
+		return 0
+	}
+	return len(w)
+}
+
+// prefixLen is len(w) if s starts with a non-empty w, else 0.
+func prefixLen(s, w string) int {
+	if w == "" || !strings.HasPrefix(s, w) {
+		return 0
+	}
+	return len(w)
+}
+
+// expand appends token k's string, or reports false if it has none.
+func (t *tokens) expand(sb *strings.Builder, k int) bool {
+	switch k {
+	case tokCamera:
+		sb.WriteString(t.camera)
+		return true
+	case tokReadID:
+		sb.WriteString(t.readID)
+		return true
+	}
+	w := t.get(k)
+	sb.Write(w)
+	return len(w) > 0
 }
 
 // digits appends v as exactly n decimal digits (0 ≤ v < 10ⁿ).
@@ -108,9 +153,11 @@ func appendDerived(dst []byte, s string, t *tokens, mask int) []byte {
 	np, lit, i := 0, 0, 0
 	for i < len(s) && np < len(parts)-2 {
 		best, bestLen := 0, 0
-		for k := 1; k < numTokens; k++ {
-			if w := t[k]; mask&(1<<k) != 0 && len(w) > bestLen && s[i] == w[0] && strings.HasPrefix(s[i:], string(w)) {
-				best, bestLen = k, len(w)
+		if c := s[i]; t.first[c>>6]&(1<<(c&63)) != 0 {
+			for k := 1; k < numTokens; k++ {
+				if n := t.match(k, s[i:]); mask&(1<<k) != 0 && n > bestLen {
+					best, bestLen = k, n
+				}
 			}
 		}
 		if best == 0 {
@@ -153,9 +200,7 @@ func (d *decoder) derived(t *tokens, mask int) string {
 		switch k := int(x & 7); {
 		case k == 0:
 			sb.Write(d.bytes(x >> 3))
-		case x>>3 == 0 && mask&(1<<k) != 0 && t[k] != nil:
-			sb.Write(t[k])
-		default:
+		case x>>3 != 0 || mask&(1<<k) == 0 || !t.expand(&sb, k):
 			d.fail()
 		}
 	}
