@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/anpr/anpr/plate"
 )
@@ -331,7 +332,7 @@ func cpuTime() time.Duration {
 // block index. A table is counted under the prefix of its smallest key; after
 // Flatten the key ranges make that nearly exact.
 func reportTables(b *testing.B, s *Store, n int) {
-	type sum struct{ tables, keys, disk, raw, index, bloom, kv float64 }
+	type sum struct{ tables, keys, disk, raw, index, bloom, kv, content float64 }
 	by := map[byte]*sum{}
 	for _, t := range s.db.Tables() {
 		p := byte('?')
@@ -349,14 +350,41 @@ func reportTables(b *testing.B, s *Store, n int) {
 		x.index += float64(t.IndexSz - t.BloomFilterSize)
 		x.bloom += float64(t.BloomFilterSize)
 	}
-	err := s.db.View(func(txn *badger.Txn) error {
+	// content: the keys and values alone, whole, zstd-compressed in chunks
+	// of a block's size, as Badger's zstd level 1 does.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var chunk []byte
+	var chunkOf byte
+	flush := func() {
+		if x := by[chunkOf]; x != nil {
+			x.content += float64(len(enc.EncodeAll(chunk, nil)))
+		}
+		chunk = chunk[:0]
+	}
+	err = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{AllVersions: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			if x := by[it.Item().Key()[0]]; x != nil {
-				x.kv += float64(len(it.Item().Key()) + int(it.Item().ValueSize()))
+			key := it.Item().Key()
+			if key[0] != chunkOf || len(chunk) >= 16<<10 {
+				flush()
+				chunkOf = key[0]
+			}
+			if x := by[key[0]]; x != nil {
+				x.kv += float64(len(key) + int(it.Item().ValueSize()))
+			}
+			chunk = append(chunk, key...)
+			if err := it.Item().Value(func(v []byte) error {
+				chunk = append(chunk, v...)
+				return nil
+			}); err != nil {
+				return err
 			}
 		}
+		flush()
 		return nil
 	})
 	if err != nil {
@@ -372,6 +400,7 @@ func reportTables(b *testing.B, s *Store, n int) {
 		b.ReportMetric(x.keys/float64(n), k+"-entries/passage")
 		b.ReportMetric(x.kv/x.keys, k+"-kv-B/entry")
 		b.ReportMetric(x.raw/x.keys, k+"-block-B/entry")
+		b.ReportMetric(x.content/x.keys, k+"-content-zstd-B/entry")
 		b.ReportMetric((x.disk-x.index-x.bloom)/x.keys, k+"-zstd-B/entry")
 		b.ReportMetric(x.bloom/x.keys, k+"-bloom-B/entry")
 		b.ReportMetric(x.index/x.keys, k+"-index-B/entry")

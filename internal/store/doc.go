@@ -39,12 +39,21 @@
 //
 // The passage value holds what the key does not: a flags byte (vehicle class
 // code in 3 bits; presence of confidence, lane and a plate as read that
-// differs from plate_norm), then camera_id, read_id minus the prefix it
-// shares with camera_id, plate (if different), country, confidence (uvarint
-// of ×10000 when exact, else 8 bytes), lane (varint), image_ref, and the
-// class string for a class outside the known ones. Strings are uvarint
-// length + bytes. Times are kept to the millisecond; decoding gives back an
-// identical plate.Read with TS in UTC.
+// differs from plate_norm, and whether that plate is plate_norm with
+// separators), then camera_id, read_id, the plate as read (if different:
+// the separator byte and a bit mask of where it goes, else the string),
+// country, confidence (uvarint of ×10000 when exact, else 8 bytes), lane
+// (varint), image_ref, and the class string for a class outside the known
+// ones. Strings are uvarint length + bytes; read_id and image_ref are
+// derived strings (derive.go): literal runs and one-byte tokens for the
+// camera id, the read id (in image_ref) and the capture time as
+// 20060102T150405.000Z, 2006-01-02T15:04:05.000Z, 2006/01/02, 20060102 and
+// 2006-01-02, which decoding computes again from the camera id, key time
+// and read id. Any string round-trips exactly (all literal at worst, 1–2
+// bytes more than plain); the SPEC's read id "CAM-E40-101/20261122T070000.123Z/1"
+// becomes 8 bytes (34 as a string), "s3://anpr/2026/11/22/x.jpg" 20 (27).
+// Times are kept to the millisecond; decoding gives back an identical
+// plate.Read with TS in UTC.
 //
 // # Indexes
 //
@@ -161,6 +170,37 @@
 //	    Without the trigram keys 69.6 B: of the 25 B the indexes add,
 //	    about 22 are the camera key (Badger's per-key version and expiry
 //	    included) and 4 the trigram keys (10 passages a plate a day here).
+//
+// With read_id and image_ref as derived strings and the plate as read as
+// separators (2026-12-02, load 5–9 from other jobs; BenchmarkDisk now
+// reports each key prefix's tables after Flatten):
+//
+//	BenchmarkDisk/passages=1e6   73 → 59 B/passage; raw value 112 → 53 B
+//	    'P' 46 → 30 B/passage (155 → 97 B a block entry before zstd)
+//	    'C' about 21, 'G' about 4 (unchanged)
+//	go test -run '^$' -bench PassageValue ./internal/store/
+//	    encode 25 → 310–390 ns, decode 220 → 550–690 ns, no allocation added
+//	BenchmarkWrite, interleaved with 763e184 (load 5): 8.3–12.1 vs
+//	    8.1–13.2 cpu-µs/passage, within the noise (the encode adds ~0.35)
+//
+// What stops 40 B: a passage is 2.5 Badger entries (passage, camera key,
+// trigram keys: 5 a plate-day over 10 passages here). Each entry carries
+// 23 B of Badger's own before compression (4 header, 4 entry offset, 8
+// version, 2 meta, 5 ExpiresAt varint). BenchmarkDisk's content figure,
+// the keys and values alone compressed in 16 KiB chunks like the blocks,
+// says what is ours: 'P' 23.5 B an entry (32 in its tables), 'C' 15.8,
+// 'G' 0.9: about 40 B a passage before Badger adds 7–9 B an entry after
+// zstd, plus 0.9 of bloom filter (1 % false positives) and 0.1–0.4 of block
+// index. Of our 40, 16 are h twice (8 random bytes in the passage key and in
+// the camera key), which zstd cannot shrink. Measured alternatives: 64 KiB
+// blocks 57.4 B (decompressing 4× the bytes per point lookup), 32 KiB 58.2,
+// zstd level 3 59.5, bloom 5 % 58.6 (0.25 B an entry less): none is worth
+// its cost. A camera key without h saves ~10 B but makes each passage
+// behind it a seek (several times slower camera hours); a shorter h makes a
+// colliding read id cheap to craft. Left to try: a camera key that stores
+// only n of a read id of the gateway form camera/time/n, its h computed
+// again at query time (~7 B less; the camera cursor must then order by what
+// the key holds).
 //
 // Other runs under heavier load (4) gave 70–100 k passages/s synced and 6–9
 // cpu-µs/passage. Of the 12 allocations per passage left, about 11 are
