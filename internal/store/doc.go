@@ -175,23 +175,27 @@
 // separators (2026-12-02, load 5–9 from other jobs; BenchmarkDisk now
 // reports each key prefix's tables after Flatten):
 //
-//	BenchmarkDisk/passages=1e6   73 → 59 B/passage; raw value 112 → 53 B
-//	    'P' 46 → 30 B/passage (155 → 97 B a block entry before zstd)
-//	    'C' about 21, 'G' about 4 (unchanged)
+//	BenchmarkDisk/passages=1e6   73 → 59.4 B/passage; raw value 112 → 53 B
+//	    'P' 46 → 30.2 B/passage (155 → 97 B a block entry before zstd)
+//	    'C' 24.1 and 'G' 4.2 as the tables fall (the indexes unchanged)
+//	anpr bench store --fill 10000000 + anpr bench query: 74.3 → 67.5 B
+//	    (that fill's image refs end in a sequence number: 7 digits zstd
+//	    cannot shrink, where BenchmarkDisk's repeat the read id's time)
 //	go test -run '^$' -bench PassageValue ./internal/store/
 //	    encode 25 → 310–390 ns, decode 220 → 550–690 ns, no allocation added
-//	BenchmarkWrite, interleaved with 763e184 (load 5): 8.3–12.1 vs
-//	    8.1–13.2 cpu-µs/passage, within the noise (the encode adds ~0.35)
+//	go test -run '^$' -bench 'Write/batch=1000/writers=1' -benchtime 3s ./internal/store/
+//	    three runs interleaved with 763e184's (load 4.9–5.5): synced 9.29 →
+//	    9.69 cpu-µs/passage (+4 %), not synced 7.98 → 8.17 (+2 %)
 //
 // What stops 40 B: a passage is 2.5 Badger entries (passage, camera key,
 // trigram keys: 5 a plate-day over 10 passages here). Each entry carries
 // 23 B of Badger's own before compression (4 header, 4 entry offset, 8
 // version, 2 meta, 5 ExpiresAt varint). BenchmarkDisk's content figure,
 // the keys and values alone compressed in 16 KiB chunks like the blocks,
-// says what is ours: 'P' 23.5 B an entry (32 in its tables), 'C' 15.8,
-// 'G' 0.9: about 40 B a passage before Badger adds 7–9 B an entry after
-// zstd, plus 0.9 of bloom filter (1 % false positives) and 0.1–0.4 of block
-// index. Of our 40, 16 are h twice (8 random bytes in the passage key and in
+// says what is ours: 'P' 23.5 B an entry (32 in its tables), 'C' 15.9,
+// 'G' 0.9: 40 B a passage, to which Badger adds 7.8 B an entry (of which
+// 0.9 bloom filter at 1 % false positives and 0.1–0.4 block index; at 1e7,
+// unflattened: 46.6 B ours and 9.3 an entry). Of our 40, 16 are h twice (8 random bytes in the passage key and in
 // the camera key), which zstd cannot shrink. Measured alternatives: 64 KiB
 // blocks 57.4 B (decompressing 4× the bytes per point lookup), 32 KiB 58.2,
 // zstd level 3 59.5, bloom 5 % 58.6 (0.25 B an entry less): none is worth
