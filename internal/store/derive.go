@@ -148,8 +148,8 @@ func digits(b []byte, v, n int) []byte {
 // appendDerived appends s as parts, replacing the longest token found at
 // each position (tokens allowed by mask, bit k for token k).
 func appendDerived(dst []byte, s string, t *tokens, mask int) []byte {
-	var parts [64]int // token or -(end of literal); more than 64 parts: rest literal
-	var ends [64]int
+	var parts [64]int // 0 (literal) or the token; past 62 parts the rest is literal
+	var ends [64]int  // where each part ends in s
 	np, lit, i := 0, 0, 0
 	for i < len(s) && np < len(parts)-2 {
 		best, bestLen := 0, 0
