@@ -240,6 +240,9 @@
 //
 // # Caveats
 //
+//   - The passage value changed with the derived strings (2026-12-02), with
+//     no version byte: a store written before decodes its passages as
+//     corrupt. Nothing was deployed; refill a benchmark store.
 //   - Identity without a lookup: a read id sent again with another plate or
 //     capture time (a gateway re-running OCR) is a second passage.
 //   - A replay rewrites its passages: it costs as much CPU and write-ahead
