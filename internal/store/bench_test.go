@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/anpr/anpr/plate"
 )
 
@@ -270,6 +273,8 @@ func BenchmarkDisk(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(dirSize(b, dir))/n, "flat-B/passage")
+			s = open(b, Options{Dir: dir})
+			reportTables(b, s, n)
 		}
 		b.ReportMetric(peakRSSMiB(b), "peak-RSS-MiB")
 	})
@@ -318,4 +323,90 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportTables reports, per key prefix ('P', 'C', 'G'), the on-disk bytes of
+// its tables per passage and what they are made of: entries, the keys and
+// values as written, Badger's uncompressed block bytes (entry headers and
+// offsets, versions, value metadata and expiry included), bloom filters and
+// block index. A table is counted under the prefix of its smallest key; after
+// Flatten the key ranges make that nearly exact. content is the prefix's keys
+// and values alone, whole, zstd-compressed in chunks of a block's size: what
+// the data holds, without Badger's per-entry bytes.
+func reportTables(b *testing.B, s *Store, n int) {
+	// keys, disk, raw, index, bloom: of the tables counted under the prefix;
+	// entries, kv, content: of the keys of the prefix (exact).
+	type sum struct{ keys, disk, raw, index, bloom, entries, kv, content float64 }
+	by := map[byte]*sum{}
+	for _, t := range s.db.Tables() {
+		p := byte('?')
+		if len(t.Left) > 0 {
+			p = t.Left[0]
+		}
+		if by[p] == nil {
+			by[p] = &sum{}
+		}
+		x := by[p]
+		x.keys += float64(t.KeyCount)
+		x.disk += float64(t.OnDiskSize)
+		x.raw += float64(t.UncompressedSize)
+		x.index += float64(t.IndexSz - t.BloomFilterSize)
+		x.bloom += float64(t.BloomFilterSize)
+	}
+	// content: the keys and values alone, whole, zstd-compressed in chunks
+	// of a block's size, as Badger's zstd level 1 does.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var chunk []byte
+	var chunkOf byte
+	flush := func() {
+		if x := by[chunkOf]; x != nil {
+			x.content += float64(len(enc.EncodeAll(chunk, nil)))
+		}
+		chunk = chunk[:0]
+	}
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{AllVersions: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			key := it.Item().Key()
+			if key[0] != chunkOf || len(chunk) >= 16<<10 {
+				flush()
+				chunkOf = key[0]
+			}
+			if x := by[key[0]]; x != nil {
+				x.entries++
+				x.kv += float64(len(key) + int(it.Item().ValueSize()))
+			}
+			chunk = append(chunk, key...)
+			if err := it.Item().Value(func(v []byte) error {
+				chunk = append(chunk, v...)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		flush()
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range []byte("PCG") {
+		x := by[p]
+		if x == nil {
+			continue
+		}
+		k := string(p)
+		b.ReportMetric(x.disk/float64(n), k+"-B/passage")
+		b.ReportMetric(x.entries/float64(n), k+"-entries/passage")
+		b.ReportMetric(x.kv/x.entries, k+"-kv-B/entry")
+		b.ReportMetric(x.content/x.entries, k+"-content-zstd-B/entry")
+		b.ReportMetric(x.raw/x.keys, k+"-block-B/entry")
+		b.ReportMetric((x.disk-x.index-x.bloom)/x.keys, k+"-zstd-B/entry")
+		b.ReportMetric(x.bloom/x.keys, k+"-bloom-B/entry")
+		b.ReportMetric(x.index/x.keys, k+"-index-B/entry")
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/anpr/anpr/plate"
@@ -83,6 +82,17 @@ const (
 	flagConfRaw   = 0x10 // confidence as 8 float64 bytes (when ×confScale loses bits)
 	flagLane      = 0x20 // lane as a signed varint
 	flagPlateDiff = 0x40 // plate as read differs from plate_norm and follows
+	// flagPlateSep (with flagPlateDiff): the plate as read is plate_norm with
+	// one separator byte between some of its characters ("1-ABC-234",
+	// "AB 12 CDE"), stored as that byte and a uvarint bit mask (bit i: after
+	// character i) instead of the plate.
+	flagPlateSep = 0x80
+)
+
+// Tokens allowed in the derived strings of a passage value.
+const (
+	readIDTokens = (1<<numTokens - 1) &^ (1<<tokReadID | 1)
+	imageTokens  = (1<<numTokens - 1) &^ 1
 )
 
 const (
@@ -107,13 +117,13 @@ func classCode(c string) byte {
 //
 //	flags byte
 //	camera_id                   uvarint length + bytes
-//	read_id                     uvarint length of the prefix shared with camera_id,
-//	                            uvarint length + bytes of the rest
-//	[plate]                     when flagPlateDiff: uvarint length + bytes
+//	read_id                     derived string (derive.go): camera id and capture time tokens
+//	[plate]                     when flagPlateDiff: separator byte + uvarint mask with
+//	                            flagPlateSep, else uvarint length + bytes
 //	country                     uvarint length + bytes
 //	[confidence]                flagConfQ: uvarint; flagConfRaw: 8 bytes float64 bits
 //	[lane]                      when flagLane: varint
-//	image_ref                   uvarint length + bytes
+//	image_ref                   derived string: the read id's tokens and read_id
 //	[vehicle_class]             when class code is classLiteral: uvarint length + bytes
 func appendPassageValue(dst []byte, r *plate.Read) []byte {
 	flags := classCode(r.VehicleClass)
@@ -131,12 +141,19 @@ func appendPassageValue(dst []byte, r *plate.Read) []byte {
 	if r.Plate != r.PlateNorm {
 		flags |= flagPlateDiff
 	}
+	sep, mask := separators(r.Plate, r.PlateNorm)
+	if mask != 0 {
+		flags |= flagPlateSep
+	}
 	dst = append(dst, flags)
 	dst = appendString(dst, r.CameraID)
-	shared := sharedPrefix(r.ReadID, r.CameraID)
-	dst = binary.AppendUvarint(dst, uint64(shared))
-	dst = appendString(dst, r.ReadID[shared:])
-	if flags&flagPlateDiff != 0 {
+	var t tokens
+	t.fill(r.CameraID, r.ReadID, r.TS)
+	dst = appendDerived(dst, r.ReadID, &t, readIDTokens)
+	switch {
+	case flags&flagPlateSep != 0:
+		dst = binary.AppendUvarint(append(dst, sep), mask)
+	case flags&flagPlateDiff != 0:
 		dst = appendString(dst, r.Plate)
 	}
 	dst = appendString(dst, r.Country)
@@ -149,20 +166,54 @@ func appendPassageValue(dst []byte, r *plate.Read) []byte {
 	if flags&flagLane != 0 {
 		dst = binary.AppendVarint(dst, int64(r.Lane))
 	}
-	dst = appendString(dst, r.ImageRef)
+	dst = appendDerived(dst, r.ImageRef, &t, imageTokens)
 	if flags&classMask == classLiteral {
 		dst = appendString(dst, r.VehicleClass)
 	}
 	return dst
 }
 
-func sharedPrefix(a, b string) int {
-	n := min(len(a), len(b))
-	i := 0
-	for i < n && a[i] == b[i] {
-		i++
+// separators returns the separator and mask of flagPlateSep when read is
+// norm with one byte other than A-Z and 0-9 between some of its characters
+// (never two in a row, none at either end), else mask 0.
+func separators(read, norm string) (sep byte, mask uint64) {
+	i := 0         // characters of norm matched
+	after := false // read[j-1] was the separator
+	for j := 0; j < len(read); j++ {
+		c := read[j]
+		switch {
+		case i < len(norm) && c == norm[i]:
+			i++
+			after = false
+		case after || i == 0 || i == len(norm) || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || mask != 0 && c != sep:
+			return 0, 0
+		default:
+			sep, after = c, true
+			mask |= 1 << (i - 1)
+		}
 	}
-	return i
+	if i != len(norm) || after {
+		return 0, 0
+	}
+	return sep, mask
+}
+
+// withSeparators reads what separators returned and rebuilds the plate.
+func withSeparators(d *decoder, norm string) string {
+	sep := d.bytes(1)
+	mask := d.uvarint()
+	if d.err != nil || mask == 0 || mask>>(len(norm)-1) != 0 {
+		d.fail()
+		return ""
+	}
+	b := make([]byte, 0, 2*len(norm))
+	for i := range len(norm) {
+		b = append(b, norm[i])
+		if mask&(1<<i) != 0 {
+			b = append(b, sep[0])
+		}
+	}
+	return string(b)
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -234,19 +285,16 @@ func decodePassage(norm string, key, val []byte) (plate.Read, error) {
 	flags := val[0]
 	d := decoder{b: val[1:]}
 	r.CameraID = d.string()
-	shared := d.uvarint()
-	if shared > uint64(len(r.CameraID)) {
-		d.fail()
-	} else {
-		var sb strings.Builder
-		rest := d.bytes(d.uvarint())
-		sb.Grow(int(shared) + len(rest))
-		sb.WriteString(r.CameraID[:shared])
-		sb.Write(rest)
-		r.ReadID = sb.String()
-	}
-	if flags&flagPlateDiff != 0 {
+	var t tokens
+	t.fill(r.CameraID, "", r.TS)
+	r.ReadID = d.derived(&t, readIDTokens)
+	switch {
+	case flags&flagPlateSep != 0 && flags&flagPlateDiff != 0:
+		r.Plate = withSeparators(&d, norm)
+	case flags&flagPlateDiff != 0:
 		r.Plate = d.string()
+	case flags&flagPlateSep != 0:
+		d.fail()
 	}
 	r.Country = d.string()
 	switch {
@@ -260,7 +308,9 @@ func decodePassage(norm string, key, val []byte) (plate.Read, error) {
 	if flags&flagLane != 0 {
 		r.Lane = int(d.varint())
 	}
-	r.ImageRef = d.string()
+	t.readID = r.ReadID
+	t.mark(r.ReadID)
+	r.ImageRef = d.derived(&t, imageTokens)
 	if c := flags & classMask; c == classLiteral {
 		r.VehicleClass = d.string()
 	} else if int(c) < len(classCodes) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,13 @@ func TestPassageCodecRoundTrip(t *testing.T) {
 		{"confidence with many digits", func(r *plate.Read) { r.Confidence = 0.123456789 }},
 		{"confidence out of range", func(r *plate.Read) { r.Confidence = 3.5 }},
 		{"plate as normalized", func(r *plate.Read) { r.Plate = r.PlateNorm }},
+		{"plate with spaces", func(r *plate.Read) { r.Plate = "1ABC 234" }},
+		{"plate with two separators", func(r *plate.Read) { r.Plate = "1 ABC-234" }},
+		{"plate with a double separator", func(r *plate.Read) { r.Plate = "1--ABC234" }},
+		{"plate with a trailing separator", func(r *plate.Read) { r.Plate = "1ABC234-" }},
+		{"plate with a leading separator", func(r *plate.Read) { r.Plate = " 1ABC234" }},
+		{"plate in lower case", func(r *plate.Read) { r.Plate = "1-abc-234" }},
+		{"plate with every separator", func(r *plate.Read) { r.Plate = "1.A.B.C.2.3.4" }},
 		{"read id without camera prefix", func(r *plate.Read) { r.ReadID = "gw7-000123" }},
 		{"read id equal to camera id", func(r *plate.Read) { r.ReadID = r.CameraID }},
 		{"unknown class", func(r *plate.Read) { r.VehicleClass = plate.ClassUnknown }},
@@ -32,6 +40,29 @@ func TestPassageCodecRoundTrip(t *testing.T) {
 		{"empty class", func(r *plate.Read) { r.VehicleClass = "" }},
 		{"other class", func(r *plate.Read) { r.VehicleClass = "tractor" }},
 		{"before 1970", func(r *plate.Read) { r.TS = time.Date(1969, 12, 31, 23, 59, 59, 999e6, time.UTC) }},
+		{"image named after the read", func(r *plate.Read) { r.ImageRef = "s3://img/" + r.ReadID + ".jpg" }},
+		{"time forms", func(r *plate.Read) {
+			r.ReadID = "gw/2026-11-22T07:00:00.123Z/20261122/7"
+			r.ImageRef = "/data/2026-11-22/20261122T070000.123Z-" + r.CameraID + "-" + r.CameraID
+		}},
+		{"forms of another time", func(r *plate.Read) {
+			r.ReadID = r.CameraID + "/20261122T070000.124Z/1"
+			r.ImageRef = "s3://anpr/2026/11/23/x.jpg"
+		}},
+		{"tokens only", func(r *plate.Read) { r.ReadID, r.ImageRef = r.CameraID, r.ReadID }},
+		{"empty camera", func(r *plate.Read) { r.CameraID = "" }},
+		{"time forms in 1999", func(r *plate.Read) {
+			r.TS = time.Date(1999, 12, 31, 23, 59, 59, 999e6, time.UTC)
+			r.ReadID = r.CameraID + "/19991231T235959.999Z/1"
+		}},
+		{"year 10000", func(r *plate.Read) {
+			r.TS = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+			r.ImageRef = "10000/01/01"
+		}},
+		{"many parts", func(r *plate.Read) {
+			r.ImageRef = strings.Repeat(r.CameraID+"/", 100)
+			r.ReadID = strings.Repeat("20261122x", 20)
+		}},
 		{"long fields", func(r *plate.Read) {
 			r.ReadID = string(make([]byte, 128))
 			r.ImageRef = string(make([]byte, 512))
@@ -49,6 +80,47 @@ func TestPassageCodecRoundTrip(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s:\ngot  %+v\nwant %+v", tt.name, got, want)
+		}
+	}
+}
+
+// TestDerivedStrings checks that read ids and image refs of the usual
+// gateway forms are stored as a few tokens, not their bytes.
+func TestDerivedStrings(t *testing.T) {
+	r := read("1ABC234", time.Date(2026, 11, 22, 7, 0, 0, 123e6, time.UTC), 1)
+	r.ImageRef = "s3://anpr/2026/11/22/" + r.CameraID + "/20261122T070000.123Z.jpg"
+	if v := appendPassageValue(nil, &r); v[0]&flagPlateSep == 0 {
+		t.Errorf("plate %q of %q not stored as separators", r.Plate, r.PlateNorm)
+	}
+	var tk tokens
+	tk.fill(r.CameraID, r.ReadID, r.TS)
+	for _, tt := range []struct {
+		s     string
+		mask  int
+		parts string // tokens as digits, literals as themselves
+	}{
+		{r.ReadID, readIDTokens, "1/3/1"},
+		{r.ImageRef, imageTokens, "s3://anpr/5/1/3.jpg"},
+		{"x" + r.ReadID, imageTokens, "x2"},
+		{"2026-11-22T07:00:00.123Z 2026-11-22 20261122", imageTokens, "4 7 6"},
+	} {
+		b := appendDerived(nil, tt.s, &tk, tt.mask)
+		d := decoder{b: b}
+		var got strings.Builder
+		for n := d.uvarint(); n > 0; n-- {
+			x := d.uvarint()
+			if x&7 == 0 {
+				got.Write(d.bytes(x >> 3))
+			} else {
+				got.WriteByte(byte('0' + x))
+			}
+		}
+		if got.String() != tt.parts || len(d.b) != 0 {
+			t.Errorf("%q: parts %q, want %q", tt.s, got.String(), tt.parts)
+		}
+		d = decoder{b: b}
+		if s := d.derived(&tk, tt.mask); s != tt.s || d.err != nil {
+			t.Errorf("%q: decoded %q, %v", tt.s, s, d.err)
 		}
 	}
 }
@@ -84,6 +156,9 @@ func TestDecodePassageCorrupt(t *testing.T) {
 		{"trailing bytes", key, append(append([]byte(nil), val...), 0)},
 		{"short key", key[:len(key)-1], val},
 		{"class code 6", key, append([]byte{6}, val[1:]...)},
+		{"unknown token", key, corruptPart(val, 7<<3|1)},
+		{"separator flag without plate flag", key, append([]byte{val[0] &^ flagPlateDiff}, val[1:]...)},
+		{"token with a length", key, corruptPart(val, 1<<3|1)},
 	} {
 		if _, err := decodePassage(r.PlateNorm, tt.key, tt.val); err == nil {
 			t.Errorf("%s: decode succeeded, want an error", tt.name)
@@ -91,11 +166,24 @@ func TestDecodePassageCorrupt(t *testing.T) {
 	}
 }
 
+// corruptPart returns val with the first part of its read id replaced by x.
+func corruptPart(val []byte, x byte) []byte {
+	d := decoder{b: val[1:]}
+	d.string()  // camera id
+	d.uvarint() // parts
+	i := len(val) - len(d.b)
+	out := append([]byte(nil), val...)
+	out[i] = x
+	return out
+}
+
 // FuzzPassageCodec checks that every read survives encoding, and that
 // decoding arbitrary bytes fails cleanly.
 func FuzzPassageCodec(f *testing.F) {
 	f.Add("CAM-1/20261122T070000.123Z/1", "CAM-1", int64(1795330800123), "1-abc-234", "BE", 0.93, 2, "car", "s3://x", []byte{1, 2})
 	f.Add("x", "", int64(-1), "zz", "", -1.0, -1, "", "", []byte{})
+	f.Add("CAM-1/2026-11-22T07:00:00.123Z", "CAM-1", int64(1795330800123), "1ABC234", "BE", 0.5, 1, "car",
+		"s3://anpr/2026/11/22/CAM-1/CAM-1/2026-11-22T07:00:00.123Z/20261122T070000.123Z.jpg", []byte{0x81, 1, 9})
 	f.Fuzz(func(t *testing.T, readID, camera string, ms int64, plateRead, country string,
 		conf float64, lane int, class, image string, junk []byte) {
 		norm, ok := plate.Normalize(plateRead)
@@ -150,4 +238,28 @@ func TestPassageKeyIdentity(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { appendPassageKey(dst, &base) }); n != 0 {
 		t.Errorf("appendPassageKey allocates %v times, want 0", n)
 	}
+}
+
+// BenchmarkPassageValue measures encoding and decoding one passage value of
+// the usual gateway forms.
+//
+//	go test -run '^$' -bench PassageValue ./internal/store/
+func BenchmarkPassageValue(b *testing.B) {
+	r := newGen(1000, 1).read()
+	key := appendPassageKey(nil, &r)
+	buf := appendPassageValue(nil, &r)
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			buf = appendPassageValue(buf[:0], &r)
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodePassage(r.PlateNorm, key, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

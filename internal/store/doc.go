@@ -39,12 +39,21 @@
 //
 // The passage value holds what the key does not: a flags byte (vehicle class
 // code in 3 bits; presence of confidence, lane and a plate as read that
-// differs from plate_norm), then camera_id, read_id minus the prefix it
-// shares with camera_id, plate (if different), country, confidence (uvarint
-// of ×10000 when exact, else 8 bytes), lane (varint), image_ref, and the
-// class string for a class outside the known ones. Strings are uvarint
-// length + bytes. Times are kept to the millisecond; decoding gives back an
-// identical plate.Read with TS in UTC.
+// differs from plate_norm, and whether that plate is plate_norm with
+// separators), then camera_id, read_id, the plate as read (if different:
+// the separator byte and a bit mask of where it goes, else the string),
+// country, confidence (uvarint of ×10000 when exact, else 8 bytes), lane
+// (varint), image_ref, and the class string for a class outside the known
+// ones. Strings are uvarint length + bytes; read_id and image_ref are
+// derived strings (derive.go): literal runs and one-byte tokens for the
+// camera id, the read id (in image_ref) and the capture time as
+// 20060102T150405.000Z, 2006-01-02T15:04:05.000Z, 2006/01/02, 20060102 and
+// 2006-01-02, which decoding computes again from the camera id, key time
+// and read id. Any string round-trips exactly (all literal at worst, 1–2
+// bytes more than plain); the SPEC's read id "CAM-E40-101/20261122T070000.123Z/1"
+// becomes 8 bytes (34 as a string), "s3://anpr/2026/11/22/x.jpg" 20 (27).
+// Times are kept to the millisecond; decoding gives back an identical
+// plate.Read with TS in UTC.
 //
 // # Indexes
 //
@@ -162,6 +171,41 @@
 //	    about 22 are the camera key (Badger's per-key version and expiry
 //	    included) and 4 the trigram keys (10 passages a plate a day here).
 //
+// With read_id and image_ref as derived strings and the plate as read as
+// separators (2026-12-02, load 5–9 from other jobs; BenchmarkDisk now
+// reports each key prefix's tables after Flatten):
+//
+//	BenchmarkDisk/passages=1e6   73 → 59.4 B/passage; raw value 112 → 53 B
+//	    'P' 46 → 30.2 B/passage (155 → 97 B a block entry before zstd)
+//	    'C' 24.1 and 'G' 4.2 as the tables fall (the indexes unchanged)
+//	anpr bench store --fill 10000000 + anpr bench query: 74.3 → 67.5 B
+//	    (that fill's image refs end in a sequence number: 7 digits zstd
+//	    cannot shrink, where BenchmarkDisk's repeat the read id's time)
+//	go test -run '^$' -bench PassageValue ./internal/store/
+//	    encode 25 → 310–390 ns, decode 220 → 550–690 ns, no allocation added
+//	go test -run '^$' -bench 'Write/batch=1000/writers=1' -benchtime 3s ./internal/store/
+//	    three runs interleaved with 763e184's (load 4.9–5.5): synced 9.29 →
+//	    9.69 cpu-µs/passage (+4 %), not synced 7.98 → 8.17 (+2 %)
+//
+// What stops 40 B: a passage is 2.5 Badger entries (passage, camera key,
+// trigram keys: 5 a plate-day over 10 passages here). Each entry carries
+// 23 B of Badger's own before compression (4 header, 4 entry offset, 8
+// version, 2 meta, 5 ExpiresAt varint). BenchmarkDisk's content figure,
+// the keys and values alone compressed in 16 KiB chunks like the blocks,
+// says what is ours: 'P' 23.5 B an entry (32 in its tables), 'C' 15.9,
+// 'G' 0.9: 40 B a passage, to which Badger adds 7.8 B an entry (of which
+// 0.9 bloom filter at 1 % false positives and 0.1–0.4 block index; at 1e7,
+// unflattened: 46.6 B ours and 9.3 an entry). Of our 40, 16 are h twice (8 random bytes in the passage key and in
+// the camera key), which zstd cannot shrink. Measured alternatives: 64 KiB
+// blocks 57.4 B (decompressing 4× the bytes per point lookup), 32 KiB 58.2,
+// zstd level 3 59.5, bloom 5 % 58.6 (0.25 B an entry less): none is worth
+// its cost. A camera key without h saves ~10 B but makes each passage
+// behind it a seek (several times slower camera hours); a shorter h makes a
+// colliding read id cheap to craft. Left to try: a camera key that stores
+// only n of a read id of the gateway form camera/time/n, its h computed
+// again at query time (~7 B less; the camera cursor must then order by what
+// the key holds).
+//
 // Other runs under heavier load (4) gave 70–100 k passages/s synced and 6–9
 // cpu-µs/passage. Of the 12 allocations per passage left, about 11 are
 // Badger's own per entry (key copies in the transaction, WAL encoding,
@@ -196,6 +240,9 @@
 //
 // # Caveats
 //
+//   - The passage value changed with the derived strings (2026-12-02), with
+//     no version byte: a store written before decodes its passages as
+//     corrupt. Nothing was deployed; refill a benchmark store.
 //   - Identity without a lookup: a read id sent again with another plate or
 //     capture time (a gateway re-running OCR) is a second passage.
 //   - A replay rewrites its passages: it costs as much CPU and write-ahead
