@@ -17,7 +17,15 @@ const (
 	prefixState   = 'K'
 	// prefixAnnotation log id → annotation of that event (a hit's ack).
 	prefixAnnotation = 'N'
+	// prefixFormat → the on-disk format version (formatVersion).
+	prefixFormat = 'F'
 )
+
+// formatVersion is the version of the key and value encodings. 1 (never
+// written) is the layout before the passage value stored the read id and
+// image ref in derived pieces; 2 is the current one. A store of another
+// version is refused at Open (ErrFormat) rather than read wrong.
+const formatVersion = 2
 
 // Sizes of the fixed parts of keys.
 const (

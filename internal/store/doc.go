@@ -28,6 +28,7 @@
 //	lower(log) event id             → seq(8)           expires event ts+retention
 //	'S' log                         → last seq(8)      never expires
 //	'K' name                        → state value      never expires (Batch.State)
+//	'F'                             → format version   never expires (Open checks it)
 //
 // ts is the capture time in unix milliseconds with the sign bit flipped,
 // big-endian, so one plate's passages between two times are one range scan
@@ -240,9 +241,11 @@
 //
 // # Caveats
 //
-//   - The passage value changed with the derived strings (2026-12-02), with
-//     no version byte: a store written before decodes its passages as
-//     corrupt. Nothing was deployed; refill a benchmark store.
+//   - The passage value changed with the derived strings (2026-12-02):
+//     format 2. Open refuses a store of another format, or one with data
+//     and no format key (written before), with ErrFormat; there is no
+//     conversion (nothing was deployed): refill a benchmark store, or
+//     replay the reads from Kafka into a new data directory.
 //   - Identity without a lookup: a read id sent again with another plate or
 //     capture time (a gateway re-running OCR) is a second passage.
 //   - A replay rewrites its passages: it costs as much CPU and write-ahead

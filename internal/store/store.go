@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -166,10 +167,53 @@ func Open(opts Options) (*Store, error) {
 		notify: make(map[Log]chan struct{}), days: newDayFilter(opts.PlatesPerDay), failCommit: opts.FailCommit}
 	s.logRetention[Hits] = opts.HitRetention
 	s.logRetention[Violations] = opts.ViolationRetention
+	if err := s.checkFormat(); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %q: %w", opts.Dir, err), db.Close())
+	}
 	if err := s.recoverSeqs(); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %q: %w", opts.Dir, err), db.Close())
 	}
 	return s, nil
+}
+
+// ErrFormat means the store was written with other key or value encodings
+// than this build's (formatVersion): an older build's store is refused,
+// not misread; replay it from Kafka into a new data directory.
+var ErrFormat = errors.New("store written in another on-disk format")
+
+// checkFormat records formatVersion in a new store and refuses one of
+// another version; a store with data and no version is of version 1.
+func (s *Store) checkFormat() error {
+	key := []byte{prefixFormat}
+	return s.db.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		switch {
+		case err == nil:
+			var v uint64
+			if err := item.Value(func(b []byte) error {
+				var n int
+				v, n = binary.Uvarint(b)
+				if n <= 0 {
+					v = 0
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if v != formatVersion {
+				return fmt.Errorf("%w: version %d, this build reads %d", ErrFormat, v, formatVersion)
+			}
+			return nil
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return err
+		}
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		if it.Rewind(); it.Valid() { // any key: a store of version 1
+			return fmt.Errorf("%w: version 1, this build reads %d", ErrFormat, formatVersion)
+		}
+		return txn.Set(key, binary.AppendUvarint(nil, formatVersion))
+	})
 }
 
 // injected is the error Options.FailCommit injects, if any.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/dgraph-io/badger/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
@@ -242,4 +243,44 @@ func (r *recorder) count(min slog.Level) int {
 		}
 	}
 	return n
+}
+
+// TestFormat: a new store records its format and opens again; a store with
+// data and no format (written before formats were recorded), or of another
+// format, is refused with ErrFormat.
+func TestFormat(t *testing.T) {
+	dir := t.TempDir()
+	if err := open(t, Options{Dir: dir}).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := open(t, Options{Dir: dir}).Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		set  func(txn *badger.Txn) error
+	}{
+		{"no format, data", func(txn *badger.Txn) error {
+			if err := txn.Delete([]byte{prefixFormat}); err != nil {
+				return err
+			}
+			return txn.Set([]byte{prefixPassage, 'X'}, nil)
+		}},
+		{"format 1", func(txn *badger.Txn) error { return txn.Set([]byte{prefixFormat}, []byte{1}) }},
+	} {
+		dir := t.TempDir()
+		s := open(t, Options{Dir: dir})
+		if err := s.db.Update(tt.set); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := Open(Options{Dir: dir}); !errors.Is(err, ErrFormat) {
+			if err == nil {
+				s.Close()
+			}
+			t.Errorf("%s: Open = %v, want ErrFormat", tt.name, err)
+		}
+	}
 }
