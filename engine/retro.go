@@ -36,12 +36,11 @@ type retro struct {
 	next   map[int]int64   // guarded by mu: the position once queue is searched
 	wake   chan struct{}   // capacity 1
 	stored map[int]int64   // the cursor stored last, nil if none; run's only
-	marked chan struct{}   // closed once the store has a cursor
 }
 
 func newRetro(e *Engine, lists []Hotlist) *retro {
 	r := &retro{e: e, windows: map[string]time.Duration{}, modes: map[string]matcher.Mode{},
-		cursorKey: "retro/" + e.cfg.Topics.Hotlists, wake: make(chan struct{}, 1), marked: make(chan struct{})}
+		cursorKey: "retro/" + e.cfg.Topics.Hotlists, wake: make(chan struct{}, 1)}
 	for _, h := range lists {
 		if h.Retro > 0 {
 			r.windows[h.List.Name] = h.Retro
@@ -52,15 +51,13 @@ func newRetro(e *Engine, lists []Hotlist) *retro {
 }
 
 // since returns the stored cursor, for hotlist.Config.AddedSince: nil when
-// none is stored. Such a store is new and stores no passage until it has
-// one (waitMarked): every read it will hold is matched with the entries on
-// the topic in force, so none needs a search.
+// none is stored (a new store: its reads are matched with the lists in
+// force; the gap before its first cursor is README's caveat).
 func (r *retro) since() (map[int]int64, error) {
 	v, err := r.e.store.State(r.cursorKey)
 	if err != nil || v == nil {
 		return nil, err
 	}
-	close(r.marked)
 	var c map[int]int64
 	if err := json.Unmarshal(v, &c); err != nil || c == nil {
 		// Searching every entry again costs time; skipping them, hits.
@@ -105,9 +102,11 @@ func (r *retro) run(ctx context.Context) error {
 		if len(q) > 0 {
 			// A read matched before the entries were in force, and not
 			// yet stored, would be missed by both the live match and the
-			// search: wait for those batches. It holds the other batches
-			// back for as long.
+			// search: wait for those batches (they hold matching's read
+			// lock from match to store). It holds the other batches back
+			// for as long.
 			r.e.matching.Lock()
+			//lint:ignore SA2001 taking the lock is the wait
 			r.e.matching.Unlock()
 		}
 		for _, en := range q {
@@ -126,21 +125,8 @@ func (r *retro) run(ctx context.Context) error {
 			return fmt.Errorf("store retro cursor: %w", err)
 		}
 		if r.stored == nil {
-			close(r.marked)
 		}
 		r.stored = next
-	}
-}
-
-// waitMarked returns once the store has a cursor, or with ctx's error: the
-// consumer waits for it, so that a crash before the first cursor is stored
-// leaves no passage that an entry put meanwhile was not searched against.
-func (r *retro) waitMarked(ctx context.Context) error {
-	select {
-	case <-r.marked:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("wait for the retro cursor: %w", ctx.Err())
 	}
 }
 
