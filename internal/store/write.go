@@ -202,7 +202,7 @@ func (s *Store) write(group []*pendingWrite, now time.Time) {
 		if i == len(chunks)-1 {
 			c.state = state
 		}
-		if _, err := s.commitWithRetry(sc, &c, nowSec); err != nil {
+		if err := s.commitWithRetry(sc, &c, nowSec); err != nil {
 			fail(fmt.Errorf("transaction %d: %w", i, err))
 			return
 		}
@@ -231,13 +231,6 @@ func (s *Store) countEvents(evs []Event, l Log, nowSec uint64, fresh, known *int
 type logged struct {
 	l Log
 	e *Event
-}
-
-// txnCounts is what one transaction wrote: passages, and new and known
-// events per log (index 0 hits, 1 violations).
-type txnCounts struct {
-	passages     int
-	fresh, known [2]int
 }
 
 func logIndex(l Log) int {
@@ -406,26 +399,26 @@ func eventSize(e *Event) int {
 	return 40 + 2*len(e.ID) + len(e.ReadID) + len(e.JSON)
 }
 
-func (s *Store) commitWithRetry(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) {
+func (s *Store) commitWithRetry(sc *scratch, c *chunk, nowSec uint64) error {
 	for attempt := 0; ; attempt++ {
-		n, err := s.commit(sc, c, nowSec)
+		err := s.commit(sc, c, nowSec)
 		sc.reset()
 		if !errors.Is(err, badger.ErrConflict) || attempt == maxConflictRetries {
-			return n, err
+			return err
 		}
 	}
 }
 
-// commit writes c in one transaction and returns what it wrote and the
-// events it skipped as known. Passages are blind sets: their key is the
+// commit writes c in one transaction and marks the events it found in the
+// log Known (Write counts the results per batch). Passages are blind sets: their key is the
 // read's identity, so there is nothing to look up. Each event id is looked up
 // in the transaction; if a concurrent Write stores one of them after this
 // transaction began, Badger's conflict detection fails the commit with
 // ErrConflict and the caller retries. Sequences are assigned under seqMu,
 // held until the commit returns, so they become visible in order; the
 // lookups run before it is taken.
-func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) {
-	var n txnCounts
+func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) error {
+	var appended [2]int // events appended per log (index logIndex)
 	for _, r := range c.reads {
 		k := len(sc.buf)
 		sc.buf = appendPassageKey(sc.buf, r)
@@ -462,13 +455,12 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) 
 		if !known {
 			_, err := txn.Get(idKey)
 			if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
-				return txnCounts{}, err
+				return err
 			}
 			known = err == nil
 		}
 		if known {
 			e.Known = true
-			n.known[logIndex(le.l)]++
 			continue
 		}
 		news = append(news, fresh{le, exp, idKey})
@@ -487,7 +479,7 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) 
 		for _, f := range news {
 			li := logIndex(f.l)
 			seqs[li]++
-			n.fresh[li]++
+			appended[li]++
 			k := len(sc.buf)
 			sc.buf = appendEventKey(sc.buf, f.l, seqs[li])
 			evKey := tail(sc.buf, k)
@@ -500,7 +492,7 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) 
 		}
 		// The high-water marks never expire; see recoverSeqs.
 		for _, l := range logs {
-			if n.fresh[logIndex(l)] == 0 {
+			if appended[logIndex(l)] == 0 {
 				continue
 			}
 			k := len(sc.buf)
@@ -513,7 +505,7 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) 
 	}
 	for i := range sc.entries {
 		if err := txn.SetEntry(&sc.entries[i]); err != nil {
-			return txnCounts{}, err
+			return err
 		}
 	}
 	for _, st := range c.state {
@@ -525,7 +517,7 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) 
 			err = txn.Set(key, st.Value)
 		}
 		if err != nil {
-			return txnCounts{}, err
+			return err
 		}
 	}
 	// Raise the sequences before the commit makes the events visible: a
@@ -534,7 +526,7 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) 
 	// (seqMu is held, so no other writer moved them).
 	var before [2]uint64
 	for _, l := range logs {
-		if n.fresh[logIndex(l)] > 0 {
+		if appended[logIndex(l)] > 0 {
 			before[logIndex(l)] = s.lastSeq[l].Swap(seqs[logIndex(l)])
 		}
 	}
@@ -544,20 +536,19 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) (txnCounts, error) 
 	}
 	if err != nil {
 		for _, l := range logs {
-			if n.fresh[logIndex(l)] > 0 {
+			if appended[logIndex(l)] > 0 {
 				s.lastSeq[l].Store(before[logIndex(l)])
 			}
 		}
-		return txnCounts{}, err
+		return err
 	}
 	for pd := range sc.indexed {
 		s.days.add(pd.day, pd.norm)
 	}
 	for _, l := range logs {
-		if n.fresh[logIndex(l)] > 0 {
+		if appended[logIndex(l)] > 0 {
 			s.wake(l)
 		}
 	}
-	n.passages = len(c.reads)
-	return n, nil
+	return nil
 }
