@@ -23,9 +23,10 @@ const (
 
 // formatVersion is the version of the key and value encodings. 1 (never
 // written) is the layout before the passage value stored the read id and
-// image ref in derived pieces; 2 is the current one. A store of another
+// image ref in derived pieces; 2 had a camera and trigram key per posting;
+// 3, the current one, writes them in blocks. A store of another
 // version is refused at Open (ErrFormat) rather than read wrong.
-const formatVersion = 2
+const formatVersion = 3
 
 // Sizes of the fixed parts of keys.
 const (

@@ -13,16 +13,22 @@ import (
 
 // Secondary index prefixes; the layout is described in doc.go.
 const (
-	// prefixCamera 'C' hour(4) camera 0x00 ts(8) plate_norm 0x00 h(8) → empty.
+	// prefixCamera 'C' hour(4) camera 0x00 digest(8) → a block of the
+	// camera's passages in that hour: ts, plate, h each.
 	prefixCamera = 'C'
-	// prefixTrigram 'G' day(2) trigram(3) plate_norm → empty.
+	// prefixTrigram 'G' day(2) bucket(1) digest(8) → a block of (trigram,
+	// plate) postings of the trigrams of one bucket on that day.
 	prefixTrigram = 'G'
+	// prefixJournal 'J' id(8) → the postings of one write transaction
+	// until they are in blocks.
+	prefixJournal = 'J'
 )
 
 const (
 	hourLen    = 4
 	dayLen     = 2
 	trigramLen = 3
+	digestLen  = 8
 	msPerHour  = int64(time.Hour / time.Millisecond)
 	msPerDay   = 24 * msPerHour
 )
@@ -53,39 +59,36 @@ func indexable(r *plate.Read) bool {
 	return r.CameraID != "" && strings.IndexByte(r.CameraID, 0) < 0 && r.TS.UnixMilli() >= 0
 }
 
-// appendCameraPrefix appends 'C' hour camera 0x00: the keys of one camera's
-// passages in one hour start with it.
+// appendCameraPrefix appends 'C' hour camera 0x00: the blocks of one
+// camera's passages in one hour start with it.
 func appendCameraPrefix(dst []byte, hour int64, camera string) []byte {
-	dst = append(dst, prefixCamera)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(hour))
+	dst = appendHourPrefix(dst, hour)
 	dst = append(dst, camera...)
 	return append(dst, 0)
 }
 
-// appendCameraKey appends r's camera index key; h is the read id hash of
-// its passage key, so that the passage is one point lookup away.
-func appendCameraKey(dst []byte, r *plate.Read, h []byte) []byte {
-	dst = appendCameraPrefix(dst, hourOf(r.TS), r.CameraID)
-	dst = appendTS(dst, r.TS)
-	dst = append(dst, r.PlateNorm...)
-	dst = append(dst, 0)
-	return append(dst, h...)
+// appendHourPrefix appends 'C' hour: the blocks of every camera in one hour.
+func appendHourPrefix(dst []byte, hour int64) []byte {
+	dst = append(dst, prefixCamera)
+	return binary.BigEndian.AppendUint32(dst, uint32(hour))
 }
 
-// parseCameraRest splits what follows a camera prefix: ts, plate, h.
-func parseCameraRest(rest []byte) (position, bool) {
-	if len(rest) < tsLen+plate.MinLen+1+idHashLen || rest[len(rest)-idHashLen-1] != 0 {
-		return position{}, false
-	}
-	n := len(rest) - idHashLen - 1
-	return position{ts: rest[:tsLen], plate: string(rest[tsLen:n]), h: rest[n+1:]}, true
-}
-
-// appendTrigramPrefix appends 'G' day trigram.
+// appendTrigramPrefix appends 'G' day bucket: the blocks holding tri's
+// postings of that day (and those of the bucket's other trigrams).
 func appendTrigramPrefix(dst []byte, day int64, tri string) []byte {
 	dst = append(dst, prefixTrigram)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(day))
-	return append(dst, tri...)
+	return append(dst, bucketOf(tri))
+}
+
+// bucketOf spreads trigrams over 256 buckets: a pattern query reads one
+// bucket's postings of a day, about 1/256 of them.
+func bucketOf(tri string) byte {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(tri); i++ {
+		h = (h ^ uint32(tri[i])) * 16777619
+	}
+	return byte(h ^ h>>8 ^ h>>16 ^ h>>24)
 }
 
 // trigrams calls fn with every distinct trigram of the canonical form of
@@ -167,44 +170,30 @@ func (f *dayFilter) add(day int64, norm string) {
 	bf.Add(dayKey(buf[:0], day, norm))
 }
 
-// plateDay is a plate whose trigram keys a transaction writes.
+// plateDay is a plate whose trigram postings a transaction writes.
 type plateDay struct {
 	day  int64
 	norm string
 }
 
-// appendIndex adds the index entries of r, whose passage key's read id hash
-// is h, to sc: its camera key, and its
-// trigram keys unless the day filter says they are written already (then
-// the plate-day goes to sc.indexed, for the filter after the commit).
-func (s *Store) appendIndex(sc *scratch, r *plate.Read, h []byte) {
+// appendPostings appends the index postings of r, whose passage key's read
+// id hash is h, to the transaction's journal value: its camera posting and,
+// unless the day filter says they are written already, its plate's
+// trigrams of the day (the plate-day goes to sc.indexed, for the filter
+// after the commit).
+func (s *Store) appendPostings(sc *scratch, r *plate.Read, h []byte) {
 	if !indexable(r) {
 		return
 	}
-	exp := expiresAt(r.TS, s.retention)
-	k := len(sc.buf)
-	sc.buf = appendCameraKey(sc.buf, r, h)
-	sc.set(tail(sc.buf, k), nil, exp)
-
 	day := dayOf(r.TS)
 	pd := plateDay{day, r.PlateNorm}
-	if _, dup := sc.indexed[pd]; dup || s.days.seen(day, r.PlateNorm) {
-		return
+	_, dup := sc.indexed[pd]
+	tri := !dup && !s.days.seen(day, r.PlateNorm)
+	if tri {
+		if sc.indexed == nil {
+			sc.indexed = make(map[plateDay]struct{})
+		}
+		sc.indexed[pd] = struct{}{}
 	}
-	if sc.indexed == nil {
-		sc.indexed = make(map[plateDay]struct{})
-	}
-	sc.indexed[pd] = struct{}{}
-	// The keys outlive the day's last passage.
-	gexp := expiresAt(time.UnixMilli((day+1)*msPerDay), s.retention)
-	trigrams(r.PlateNorm, func(tri string) {
-		k := len(sc.buf)
-		sc.buf = appendTrigramPrefix(sc.buf, day, tri)
-		sc.buf = append(sc.buf, r.PlateNorm...)
-		sc.set(tail(sc.buf, k), nil, gexp)
-	})
+	sc.journal = appendJournal(sc.journal, r, h, tri)
 }
-
-// indexEntries bounds the index entries of one read: a camera key and the
-// trigrams of a plate of at most plate.MaxLen.
-const indexEntries = 1 + plate.MaxLen - 2

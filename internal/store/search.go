@@ -153,8 +153,8 @@ func decodeItem(item *badger.Item, norm string) (passage, error) {
 // CameraPassages returns up to q.Limit passages of q.Camera captured in
 // [q.From, q.To), in time order (then plate, then read id hash), after
 // cursor q.After, and the next page's cursor ("" when there is none). It
-// seeks the camera index once per hour of the window and reads each
-// passage from the plate index. Safe for concurrent use.
+// reads the camera index an hour of the window at a time and each passage
+// from the plate index. Safe for concurrent use.
 func (s *Store) CameraPassages(q CameraQuery) ([]plate.Read, string, error) {
 	if q.Camera == "" {
 		return nil, "", fmt.Errorf("camera passages: empty camera: %w", errInvalid)
@@ -162,7 +162,7 @@ func (s *Store) CameraPassages(q CameraQuery) ([]plate.Read, string, error) {
 	limit := cmp.Or(max(q.Limit, 0), DefaultLimit)
 	from, to := s.window(q.From, q.To)
 	ident := "C" + q.Camera
-	after, start, end, err := resume(ident, q.After, from, to)
+	after, start, _, err := resume(ident, q.After, from, to)
 	if err != nil {
 		return nil, "", err
 	}
@@ -173,19 +173,18 @@ func (s *Store) CameraPassages(q CameraQuery) ([]plate.Read, string, error) {
 	var out []plate.Read
 	var last position
 	next := ""
-	err = s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixCamera}})
-		defer it.Close()
-		for hour := hourOf(decodeTS(start)); hour <= hourOf(to.Add(-time.Millisecond)); hour++ {
-			prefix := appendCameraPrefix(nil, hour, q.Camera)
-			for it.Seek(append(bytes.Clone(prefix), start...)); it.ValidForPrefix(prefix); it.Next() {
-				pos, ok := parseCameraRest(it.Item().KeyCopy(nil)[len(prefix):])
-				if !ok {
-					continue // not a key of ours
-				}
-				if bytes.Compare(pos.ts, end) >= 0 {
-					return nil
-				}
+	fromMs, toMs := decodeTS(start).UnixMilli(), to.UnixMilli()
+	for hour := floorDiv(fromMs, msPerHour); hour <= floorDiv(toMs-1, msPerHour) && next == "" && len(out) <= limit; hour++ {
+		hits, err := s.cameraHour(hour, q.Camera, fromMs, toMs)
+		if err != nil {
+			return nil, "", fmt.Errorf("camera passages: %w", err)
+		}
+		if len(hits) == 0 {
+			continue
+		}
+		err = s.db.View(func(txn *badger.Txn) error {
+			for i := range hits {
+				pos := hits[i].position()
 				if after != nil && pos.compare(*after) <= 0 {
 					continue
 				}
@@ -203,11 +202,11 @@ func (s *Store) CameraPassages(q CameraQuery) ([]plate.Read, string, error) {
 				out = append(out, p.r)
 				last = p.pos
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("camera passages: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("camera passages: %w", err)
 	}
 	return out, next, nil
 }
@@ -227,27 +226,19 @@ func (s *Store) CameraSightings(camera string, from, to time.Time, fn func(Sight
 		return err
 	}
 	defer s.closeMu.RUnlock()
-	start, end := appendTS(nil, from), appendTS(nil, to)
-	return s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixCamera}})
-		defer it.Close()
-		for hour := hourOf(from); hour <= hourOf(to.Add(-time.Millisecond)); hour++ {
-			prefix := appendCameraPrefix(nil, hour, camera)
-			for it.Seek(append(bytes.Clone(prefix), start...)); it.ValidForPrefix(prefix); it.Next() {
-				pos, ok := parseCameraRest(it.Item().Key()[len(prefix):])
-				if !ok {
-					continue
-				}
-				if bytes.Compare(pos.ts, end) >= 0 {
-					return nil
-				}
-				if !fn(Sighting{Plate: pos.plate, Camera: camera, TS: decodeTS(pos.ts)}) {
-					return nil
-				}
+	fromMs, toMs := from.UnixMilli(), to.UnixMilli()
+	for hour := floorDiv(fromMs, msPerHour); hour <= floorDiv(toMs-1, msPerHour); hour++ {
+		hits, err := s.cameraHour(hour, camera, fromMs, toMs)
+		if err != nil {
+			return fmt.Errorf("camera sightings: %w", err)
+		}
+		for _, h := range hits {
+			if !fn(Sighting{Plate: h.plate, Camera: camera, TS: time.UnixMilli(h.ms).UTC()}) {
+				return nil
 			}
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // PatternPlates returns the plates matching pat (exactly, or OCR-aware with
@@ -260,20 +251,14 @@ func (s *Store) PatternPlates(pat Pattern, ocrAware bool, from, to time.Time) ([
 	}
 	defer s.closeMu.RUnlock()
 	set := map[string]struct{}{}
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixTrigram}})
-		defer it.Close()
-		for day := dayOf(from); day <= dayOf(to.Add(-time.Millisecond)); day++ {
-			prefix := appendTrigramPrefix(nil, day, pat.tri)
-			for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-				norm := it.Item().Key()[len(prefix):]
-				if _, ok := set[string(norm)]; !ok && pat.Match(string(norm), ocrAware) {
-					set[string(norm)] = struct{}{}
-				}
+	var err error
+	for day := dayOf(from); day <= dayOf(to.Add(-time.Millisecond)) && err == nil; day++ {
+		err = s.trigramPlates(day, pat.tri, func(norm []byte) {
+			if _, ok := set[string(norm)]; !ok && pat.Match(string(norm), ocrAware) {
+				set[string(norm)] = struct{}{}
 			}
-		}
-		return nil
-	})
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pattern plates: %w", err)
 	}
@@ -364,49 +349,27 @@ func (s *Store) PatternPassages(q PatternQuery) ([]plate.Read, string, error) {
 // from the plate index: a replay, not a query. Safe for concurrent use.
 func (s *Store) Window(from, to time.Time, fn func(plate.Read) error) error {
 	from, to = s.window(from, to)
-	start, end := appendTS(nil, from), appendTS(nil, to)
 	for hour := hourOf(from); hour <= hourOf(to.Add(-time.Millisecond)); hour++ {
-		if err := s.windowHour(hour, start, end, fn); err != nil {
+		if err := s.windowHour(hour, from, to, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Store) windowHour(hour int64, start, end []byte, fn func(plate.Read) error) error {
+func (s *Store) windowHour(hour int64, from, to time.Time, fn func(plate.Read) error) error {
 	if err := s.acquire(); err != nil {
 		return err
 	}
 	defer s.closeMu.RUnlock()
-	type entry struct {
-		pos    position
-		camera string
+	hits, err := s.cameraHour(hour, "", from.UnixMilli(), to.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("window: %w", err)
 	}
-	var hits []entry
 	var out []plate.Read
-	err := s.db.View(func(txn *badger.Txn) error {
-		prefix := []byte{prefixCamera}
-		prefix = binary.BigEndian.AppendUint32(prefix, uint32(hour))
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		for it.Rewind(); it.Valid(); it.Next() {
-			key := it.Item().KeyCopy(nil)
-			z := bytes.IndexByte(key[len(prefix):], 0) + len(prefix)
-			if z < len(prefix) {
-				continue // not ours: a camera id cannot hold 0x00
-			}
-			pos, ok := parseCameraRest(key[z+1:])
-			if !ok || bytes.Compare(pos.ts, start) < 0 || bytes.Compare(pos.ts, end) >= 0 {
-				continue
-			}
-			hits = append(hits, entry{pos, string(key[len(prefix):z])})
-		}
-		it.Close()
-		slices.SortFunc(hits, func(a, b entry) int {
-			return cmp.Or(bytes.Compare(a.pos.ts, b.pos.ts), cmp.Compare(a.pos.plate, b.pos.plate),
-				cmp.Compare(a.camera, b.camera), bytes.Compare(a.pos.h, b.pos.h))
-		})
-		for _, h := range hits {
-			p, ok, err := getPassage(txn, h.pos)
+	err = s.db.View(func(txn *badger.Txn) error {
+		for i := range hits {
+			p, ok, err := getPassage(txn, hits[i].position())
 			if err != nil {
 				return err
 			}

@@ -57,6 +57,12 @@ type Options struct {
 	// false positives, plate-days missing from the pattern index, rise
 	// above 1e-6. Default DefaultPlatesPerDay (4 M, about 14 MiB a day).
 	PlatesPerDay int
+	// IndexFlushPostings and IndexFlushAge say when the camera and pattern
+	// index postings waiting in memory (and in the journal) are written as
+	// blocks: at that many postings, or when the oldest has waited that
+	// long. Defaults DefaultIndexFlushPostings, DefaultIndexFlushAge.
+	IndexFlushPostings int
+	IndexFlushAge      time.Duration
 	// FailCommit, when set, is called before each write transaction
 	// commits; an error it returns fails the commit as a Badger error
 	// would, nothing of the transaction written. Tests only: it injects
@@ -122,10 +128,26 @@ type Store struct {
 	groupMu sync.Mutex
 	queue   []*pendingWrite
 	groups  int
+
+	// postMu guards pending, flushing and cameras: the index postings not
+	// yet in blocks (postings.go). It is never held with another lock.
+	postMu        sync.RWMutex
+	pending       *postings
+	flushing      *postings // being written as blocks
+	cameras       map[string]string
+	journalID     atomic.Uint64
+	flushPostings int
+	flushAge      time.Duration
+	flushNow      chan struct{}
+	stopFlush     chan struct{}
+	flusherDone   chan struct{}
+	flushes       atomic.Int64
+	noFinalFlush  bool // tests: Close leaves the journal as a crash would
 }
 
-// Open opens (or creates) the store in opts.Dir. It starts no goroutines of
-// ours; Badger starts its own, which Close stops.
+// Open opens (or creates) the store in opts.Dir and reads back the index
+// postings a previous run left in the journal. It starts one goroutine, the
+// index flusher, and Badger its own; Close stops them all.
 func Open(opts Options) (*Store, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -141,6 +163,12 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.PlatesPerDay <= 0 {
 		opts.PlatesPerDay = DefaultPlatesPerDay
+	}
+	if opts.IndexFlushPostings <= 0 {
+		opts.IndexFlushPostings = DefaultIndexFlushPostings
+	}
+	if opts.IndexFlushAge <= 0 {
+		opts.IndexFlushAge = DefaultIndexFlushAge
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -164,7 +192,10 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %q: %w", opts.Dir, err)
 	}
 	s := &Store{db: db, retention: opts.Retention, logger: logger, m: m,
-		notify: make(map[Log]chan struct{}), days: newDayFilter(opts.PlatesPerDay), failCommit: opts.FailCommit}
+		notify: make(map[Log]chan struct{}), days: newDayFilter(opts.PlatesPerDay), failCommit: opts.FailCommit,
+		pending: newPostings(), cameras: map[string]string{}, flushPostings: opts.IndexFlushPostings,
+		flushAge: opts.IndexFlushAge, flushNow: make(chan struct{}, 1), stopFlush: make(chan struct{}),
+		flusherDone: make(chan struct{})}
 	s.logRetention[Hits] = opts.HitRetention
 	s.logRetention[Violations] = opts.ViolationRetention
 	if err := s.checkFormat(); err != nil {
@@ -173,6 +204,10 @@ func Open(opts Options) (*Store, error) {
 	if err := s.recoverSeqs(); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %q: %w", opts.Dir, err), db.Close())
 	}
+	if err := s.recoverJournal(); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %q: index journal: %w", opts.Dir, err), db.Close())
+	}
+	go s.flusher(s.stopFlush, s.flusherDone)
 	return s, nil
 }
 
@@ -252,8 +287,8 @@ func badgerOptions(dir string, sync bool, logger *slog.Logger) badger.Options {
 // readEntries: a batch of 2000 reads is one transaction.
 const (
 	maxTxnBytes   = 2 << 20
-	readEntries   = 1 + indexEntries // passage, camera key, trigram keys
-	maxTxnEntries = 2730 * readEntries
+	readEntries   = 1 // the passage; its index postings are in the transaction's journal entry
+	maxTxnEntries = 2730
 )
 
 // ErrKey means the store's directory is encrypted with another key than
@@ -301,15 +336,25 @@ func RotateKey(dir string, oldKey, newKey []byte) error {
 	return nil
 }
 
-// Close closes Badger. It waits for methods in progress; later calls return
-// ErrClosed. Calling it again does nothing and returns nil.
+// Close flushes the index postings and closes Badger. It waits for methods
+// in progress; later calls return ErrClosed. Calling it again does nothing
+// and returns nil.
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	close(s.stopFlush)
+	<-s.flusherDone
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
-	if err := s.db.Close(); err != nil {
+	var err error
+	if !s.noFinalFlush {
+		err = s.flushIndex() // on failure the journal keeps them for the next Open
+	}
+	if cerr := s.db.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
 	return nil

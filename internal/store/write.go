@@ -279,7 +279,8 @@ type scratch struct {
 	seen    map[readIdent]struct{} // identities of reads
 	buf     []byte
 	entries []badger.Entry
-	indexed map[plateDay]struct{} // plate-days whose trigram keys the transaction writes
+	indexed map[plateDay]struct{} // plate-days whose trigram postings the transaction writes
+	journal []byte                // the transaction's index postings (postings.go)
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -331,6 +332,7 @@ func (sc *scratch) reset() {
 	clear(sc.entries) // drop Badger's versioned keys
 	sc.entries = sc.entries[:0]
 	clear(sc.indexed)
+	sc.journal = sc.journal[:0]
 }
 
 func (sc *scratch) release() {
@@ -390,8 +392,7 @@ func split(reads []*plate.Read, evs []logged) []chunk {
 func readSize(r *plate.Read) int {
 	return 32 + len(r.PlateNorm) + len(r.Plate) + len(r.ReadID) + len(r.CameraID) +
 		len(r.Country) + len(r.ImageRef) + len(r.VehicleClass) +
-		32 + len(r.CameraID) + len(r.PlateNorm) + // camera key
-		(indexEntries-1)*(16+len(r.PlateNorm)) // trigram keys
+		24 + len(r.CameraID) + len(r.PlateNorm) // journal
 }
 
 // eventSize estimates the bytes of an event's keys and values.
@@ -426,7 +427,12 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) error {
 		k = len(sc.buf)
 		sc.buf = appendPassageValue(sc.buf, r)
 		sc.set(key, tail(sc.buf, k), expiresAt(r.TS, s.retention))
-		s.appendIndex(sc, r, key[len(key)-idHashLen:])
+		s.appendPostings(sc, r, key[len(key)-idHashLen:])
+	}
+	var journalKey []byte
+	if len(sc.journal) > 0 {
+		journalKey = s.journalKey()
+		sc.set(journalKey, sc.journal, 0) // deleted once its postings are in blocks
 	}
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
@@ -544,6 +550,11 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) error {
 	}
 	for pd := range sc.indexed {
 		s.days.add(pd.day, pd.norm)
+	}
+	if journalKey != nil {
+		if err := s.addPending(journalKey, sc.journal); err != nil {
+			return err
+		}
 	}
 	for _, l := range logs {
 		if appended[logIndex(l)] > 0 {

@@ -1,0 +1,466 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/anpr/anpr/plate"
+)
+
+// The camera and trigram indexes are written in blocks (doc.go, "Indexes"):
+// a key per passage cost Badger about 1.5 µs of memtable insertion and 8 B
+// on disk each, which at 2.5–5 keys a passage halved the pipeline's
+// throughput. Each write transaction stores its postings in one journal
+// entry beside its passages; they are kept in memory too (pending), where
+// queries see them, until a flush writes them as blocks and deletes their
+// journal entries. Open reads the journal back, so a crash loses none.
+
+const (
+	// DefaultIndexFlushPostings is how many postings wait in memory before
+	// they are flushed (about 40 MB).
+	DefaultIndexFlushPostings = 500_000
+	// DefaultIndexFlushAge is how long a posting waits at most.
+	DefaultIndexFlushAge = 2 * time.Minute
+	// maxBlockPostings bounds one block (about 100 KiB).
+	maxBlockPostings = 4096
+)
+
+// camPos is a camera index posting: a passage at its camera.
+type camPos struct {
+	ms    int64
+	plate string
+	h     [idHashLen]byte
+}
+
+func (p *camPos) compare(q *camPos) int {
+	return cmp.Or(cmp.Compare(p.ms, q.ms), cmp.Compare(p.plate, q.plate), bytes.Compare(p.h[:], q.h[:]))
+}
+
+type camHour struct {
+	hour   int64
+	camera string
+}
+
+type dayTri struct {
+	day int64
+	tri [trigramLen]byte
+}
+
+// postings are index postings not yet in blocks, with the journal keys
+// that hold them.
+type postings struct {
+	cams    map[camHour][]camPos
+	tris    map[dayTri][]string // plates
+	n       int
+	journal [][]byte
+	since   time.Time // when the first of them came
+}
+
+func newPostings() *postings {
+	return &postings{cams: map[camHour][]camPos{}, tris: map[dayTri][]string{}}
+}
+
+// appendJournal appends r's postings to a journal value: camera, capture
+// time, plate, h and whether the plate's trigrams of the day go with it.
+func appendJournal(dst []byte, r *plate.Read, h []byte, trigrams bool) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(r.CameraID)))
+	dst = append(dst, r.CameraID...)
+	dst = binary.AppendUvarint(dst, uint64(r.TS.UnixMilli()))
+	dst = binary.AppendUvarint(dst, uint64(len(r.PlateNorm)))
+	dst = append(dst, r.PlateNorm...)
+	dst = append(dst, h...)
+	if trigrams {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
+}
+
+// addJournal adds the postings of the journal entry key, val to p; cameras
+// interns camera ids. Write calls it after the commit, Open for the
+// journal left by the last run.
+func (p *postings) addJournal(key, val []byte, cameras map[string]string) error {
+	d := decoder{b: val}
+	for len(d.b) > 0 {
+		cam := d.bytes(d.uvarint())
+		ms := d.uvarint()
+		norm := d.bytes(d.uvarint())
+		h := d.bytes(idHashLen)
+		tri := d.bytes(1)
+		if d.err != nil || ms > maxIndexMs || !validNorm(string(norm)) {
+			return fmt.Errorf("journal entry %x: %w", key, errCorrupt)
+		}
+		camera, ok := cameras[string(cam)]
+		if !ok {
+			camera = string(cam)
+			cameras[camera] = camera
+		}
+		pos := camPos{ms: int64(ms), plate: string(norm)}
+		copy(pos.h[:], h)
+		ch := camHour{floorDiv(pos.ms, msPerHour), camera}
+		p.cams[ch] = append(p.cams[ch], pos)
+		p.n++
+		if tri[0] == 1 {
+			day := floorDiv(pos.ms, msPerDay)
+			trigrams(pos.plate, func(t string) {
+				dt := dayTri{day: day}
+				copy(dt.tri[:], t)
+				p.tris[dt] = append(p.tris[dt], pos.plate)
+				p.n++
+			})
+		}
+	}
+	if p.n > 0 && p.since.IsZero() {
+		p.since = time.Now()
+	}
+	p.journal = append(p.journal, bytes.Clone(key))
+	return nil
+}
+
+// maxIndexMs bounds a posting's capture time (year 10000): a corrupt
+// journal must not overflow the hour arithmetic.
+const maxIndexMs = 253402300800000
+
+// journalKey returns the key of the next journal entry: ids only grow,
+// also across restarts (Open starts them above the journal's last).
+func (s *Store) journalKey() []byte {
+	id := s.journalID.Add(1)
+	return binary.BigEndian.AppendUint64([]byte{prefixJournal}, id)
+}
+
+// addPending adds the postings of a committed journal entry to the pending
+// ones and asks for a flush when there are enough.
+func (s *Store) addPending(key, val []byte) error {
+	s.postMu.Lock()
+	err := s.pending.addJournal(key, val, s.cameras)
+	full := s.pending.n >= s.flushPostings
+	s.postMu.Unlock()
+	if full {
+		select {
+		case s.flushNow <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+// recoverJournal reads the journal a previous run left (its postings not
+// yet in blocks) into the pending postings.
+func (s *Store) recoverJournal() error {
+	var last uint64
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixJournal}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			key := it.Item().KeyCopy(nil)
+			if len(key) != 1+8 {
+				continue
+			}
+			last = binary.BigEndian.Uint64(key[1:])
+			if err := it.Item().Value(func(val []byte) error {
+				return s.pending.addJournal(key, val, s.cameras)
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.journalID.Store(max(last, uint64(time.Now().UnixNano())))
+	return err
+}
+
+// flusher flushes the pending postings when there are enough of them, when
+// the oldest has waited FlushAge, and retries a failed flush, until stop.
+func (s *Store) flusher(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(max(s.flushAge/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.flushNow:
+		case <-t.C:
+			s.postMu.RLock()
+			due := s.flushing != nil || s.pending.n > 0 && time.Since(s.pending.since) >= s.flushAge
+			s.postMu.RUnlock()
+			if !due {
+				continue
+			}
+		}
+		if err := s.flushIndex(); err != nil {
+			s.logger.Warn("index flush failed; its postings stay in the journal and are retried", "err", err)
+		}
+	}
+}
+
+// flushIndex writes the pending postings as blocks, then deletes their
+// journal entries. They stay visible to queries (flushing) until both are
+// done; a failed flush is retried as it was. Blocks are keyed by a digest of
+// their content, so one written twice (a retry, a crash between the blocks
+// and the deletion) is the same key, and a posting in two blocks is one
+// answer: readers drop repeats.
+func (s *Store) flushIndex() error {
+	s.postMu.Lock()
+	if s.flushing == nil {
+		if len(s.pending.journal) == 0 {
+			s.postMu.Unlock()
+			return nil
+		}
+		s.flushing, s.pending = s.pending, newPostings()
+	}
+	f := s.flushing
+	s.postMu.Unlock()
+
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	set := func(key, val []byte, exp uint64) error {
+		return wb.SetEntry(&badger.Entry{Key: key, Value: val, ExpiresAt: exp})
+	}
+	for ch, ps := range f.cams {
+		ps = slices.SortedFunc(slices.Values(ps), func(a, b camPos) int { return a.compare(&b) })
+		ps = slices.CompactFunc(ps, func(a, b camPos) bool { return a.compare(&b) == 0 })
+		for blk := range slices.Chunk(ps, maxBlockPostings) {
+			val := appendCameraBlock(nil, ch.hour, blk)
+			key := appendDigest(appendCameraPrefix(nil, ch.hour, ch.camera), val)
+			if err := set(key, val, expiresAt(time.UnixMilli(blk[len(blk)-1].ms), s.retention)); err != nil {
+				return fmt.Errorf("index flush: %w", err)
+			}
+		}
+	}
+	// Trigram blocks hold a day's bucket, in trigram order, each trigram's
+	// plates sorted (they compress better): sorting the trigrams and each
+	// one's plates is cheaper than sorting every posting.
+	keys := slices.SortedFunc(maps.Keys(f.tris), func(a, b dayTri) int {
+		return cmp.Or(cmp.Compare(a.day, b.day), cmp.Compare(bucketOf(string(a.tri[:])), bucketOf(string(b.tri[:]))), bytes.Compare(a.tri[:], b.tri[:]))
+	})
+	var blk []byte
+	n := 0
+	for i, dt := range keys {
+		plates := slices.Compact(slices.Sorted(slices.Values(f.tris[dt])))
+		blk = appendTrigramGroup(blk, dt.tri, plates)
+		n += len(plates)
+		last := i == len(keys)-1
+		if !last && n < maxBlockPostings && keys[i+1].day == dt.day && bucketOf(string(keys[i+1].tri[:])) == bucketOf(string(dt.tri[:])) {
+			continue
+		}
+		key := append(binary.BigEndian.AppendUint16([]byte{prefixTrigram}, uint16(dt.day)), bucketOf(string(dt.tri[:])))
+		// The postings outlive the day's last passage.
+		if err := set(appendDigest(key, blk), blk, expiresAt(time.UnixMilli((dt.day+1)*msPerDay), s.retention)); err != nil {
+			return fmt.Errorf("index flush: %w", err)
+		}
+		blk, n = nil, 0
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("index flush: %w", err)
+	}
+	// The blocks are durable: their journal entries can go.
+	del := s.db.NewWriteBatch()
+	defer del.Cancel()
+	for _, k := range f.journal {
+		if err := del.Delete(k); err != nil {
+			return fmt.Errorf("index flush: journal: %w", err)
+		}
+	}
+	if err := del.Flush(); err != nil {
+		return fmt.Errorf("index flush: journal: %w", err)
+	}
+	s.postMu.Lock()
+	s.flushing = nil
+	s.postMu.Unlock()
+	s.flushes.Add(1)
+	return nil
+}
+
+// appendDigest appends the first digestLen bytes of SHA-256(val) to key.
+func appendDigest(key, val []byte) []byte {
+	sum := sha256.Sum256(val)
+	return append(key, sum[:digestLen]...)
+}
+
+// appendCameraBlock appends a camera block of ps (sorted): each posting as
+// the uvarint of its capture time after the previous one's (the first after
+// the hour's start), the plate (uvarint length and bytes) and h.
+func appendCameraBlock(dst []byte, hour int64, ps []camPos) []byte {
+	prev := hour * msPerHour
+	for i := range ps {
+		p := &ps[i]
+		dst = binary.AppendUvarint(dst, uint64(p.ms-prev))
+		prev = p.ms
+		dst = binary.AppendUvarint(dst, uint64(len(p.plate)))
+		dst = append(dst, p.plate...)
+		dst = append(dst, p.h[:]...)
+	}
+	return dst
+}
+
+// decodeCameraBlock calls fn with each posting of a camera block of hour.
+func decodeCameraBlock(hour int64, val []byte, fn func(camPos)) error {
+	d := decoder{b: val}
+	ms := hour * msPerHour
+	for len(d.b) > 0 {
+		ms += int64(min(d.uvarint(), uint64(msPerHour)))
+		norm := d.bytes(d.uvarint())
+		h := d.bytes(idHashLen)
+		if d.err != nil || !validNorm(string(norm)) {
+			return errCorrupt
+		}
+		p := camPos{ms: ms, plate: string(norm)}
+		copy(p.h[:], h)
+		fn(p)
+	}
+	return nil
+}
+
+// appendTrigramGroup appends the postings of one trigram to a trigram
+// block: the trigram, the number of plates, and each plate's length and
+// bytes.
+func appendTrigramGroup(dst []byte, tri [trigramLen]byte, plates []string) []byte {
+	dst = append(dst, tri[:]...)
+	dst = binary.AppendUvarint(dst, uint64(len(plates)))
+	for _, p := range plates {
+		dst = binary.AppendUvarint(dst, uint64(len(p)))
+		dst = append(dst, p...)
+	}
+	return dst
+}
+
+// decodeTrigramBlock calls fn with the plates of tri's postings in a
+// trigram block.
+func decodeTrigramBlock(val []byte, tri string, fn func(norm []byte)) error {
+	d := decoder{b: val}
+	for len(d.b) > 0 {
+		t := d.bytes(trigramLen)
+		n := d.uvarint()
+		for range min(n, uint64(len(d.b))) {
+			norm := d.bytes(d.uvarint())
+			if d.err == nil && string(t) == tri {
+				fn(norm)
+			}
+		}
+		if d.err != nil {
+			return errCorrupt
+		}
+	}
+	return nil
+}
+
+// camHit is a camera posting with its camera.
+type camHit struct {
+	camPos
+	camera string
+}
+
+// position is where h's passage is in the plate index.
+func (h *camHit) position() position {
+	return position{ts: appendTS(nil, time.UnixMilli(h.ms)), plate: h.plate, h: bytes.Clone(h.h[:])}
+}
+
+// cameraHour returns the postings of camera (of every camera when camera
+// is "") in hour with capture times in [fromMs, toMs), past retention
+// excluded, in order (ms, plate, camera, h), each once: those pending in
+// memory and those in blocks. Memory is read first: a flush deletes its
+// postings there only after its blocks are committed, so the transaction
+// opened after sees them.
+func (s *Store) cameraHour(hour int64, camera string, fromMs, toMs int64) ([]camHit, error) {
+	minMs := time.Now().Add(-s.retention).UnixMilli() // and expiresAt rounds up: nothing early
+	keep := func(p *camPos) bool { return p.ms >= fromMs && p.ms < toMs && p.ms > minMs }
+	var hits []camHit
+	s.postMu.RLock()
+	for _, ps := range [2]*postings{s.pending, s.flushing} {
+		if ps == nil {
+			continue
+		}
+		add := func(cam string, list []camPos) {
+			for i := range list {
+				if keep(&list[i]) {
+					hits = append(hits, camHit{list[i], cam})
+				}
+			}
+		}
+		if camera != "" {
+			add(camera, ps.cams[camHour{hour, camera}])
+			continue
+		}
+		for ch, list := range ps.cams {
+			if ch.hour == hour {
+				add(ch.camera, list)
+			}
+		}
+	}
+	s.postMu.RUnlock()
+	prefix := appendHourPrefix(nil, hour)
+	if camera != "" {
+		prefix = appendCameraPrefix(prefix[:0], hour, camera)
+	}
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			key := it.Item().Key()
+			cam := camera
+			if camera == "" {
+				z := bytes.IndexByte(key[len(prefix):], 0)
+				if z < 0 {
+					continue // not ours: a camera id cannot hold 0x00
+				}
+				cam = string(key[len(prefix) : len(prefix)+z])
+			}
+			if err := it.Item().Value(func(val []byte) error {
+				return decodeCameraBlock(hour, val, func(p camPos) {
+					if keep(&p) {
+						hits = append(hits, camHit{p, cam})
+					}
+				})
+			}); err != nil {
+				return fmt.Errorf("camera block at %x: %w", key[len(key)-digestLen:], err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	cmpHit := func(a, b camHit) int {
+		return cmp.Or(cmp.Compare(a.ms, b.ms), cmp.Compare(a.plate, b.plate), cmp.Compare(a.camera, b.camera), bytes.Compare(a.h[:], b.h[:]))
+	}
+	slices.SortFunc(hits, cmpHit)
+	return slices.CompactFunc(hits, func(a, b camHit) bool { return cmpHit(a, b) == 0 }), nil
+}
+
+// trigramPlates calls fn with the plates of the postings of tri on day:
+// those pending in memory, then those in blocks (a plate may come twice).
+func (s *Store) trigramPlates(day int64, tri string, fn func(norm []byte)) error {
+	dt := dayTri{day: day}
+	copy(dt.tri[:], tri)
+	var mem []string
+	s.postMu.RLock()
+	for _, ps := range [2]*postings{s.pending, s.flushing} {
+		if ps != nil {
+			mem = append(mem, ps.tris[dt]...)
+		}
+	}
+	s.postMu.RUnlock()
+	for _, p := range mem {
+		fn([]byte(p))
+	}
+	prefix := appendTrigramPrefix(nil, day, tri)
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := it.Item().Value(func(val []byte) error { return decodeTrigramBlock(val, tri, fn) }); err != nil {
+				key := it.Item().Key()
+				return fmt.Errorf("trigram block at %x: %w", key[len(key)-digestLen:], err)
+			}
+		}
+		return nil
+	})
+}
