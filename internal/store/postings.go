@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -49,23 +48,35 @@ type camHour struct {
 	camera string
 }
 
-type dayTri struct {
-	day int64
-	tri [trigramLen]byte
+// triPosting is a trigram posting: a plate and its trigram's key, day,
+// bucket and trigram packed in the order of the blocks (triKey).
+type triPosting struct {
+	key   uint64
+	plate string
+}
+
+// triKey packs day, bucket and trigram into one integer, so that postings
+// sort in block order by an integer comparison.
+func triKey(day int64, tri string) uint64 {
+	return uint64(uint16(day))<<32 | uint64(bucketOf(tri))<<24 | uint64(tri[0])<<16 | uint64(tri[1])<<8 | uint64(tri[2])
+}
+
+func (a triPosting) compare(b triPosting) int {
+	return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.plate, b.plate))
 }
 
 // postings are index postings not yet in blocks, with the journal keys
 // that hold them.
 type postings struct {
 	cams    map[camHour][]camPos
-	tris    map[dayTri][]string // plates
+	tris    []triPosting // in arrival order
 	n       int
 	journal [][]byte
 	since   time.Time // when the first of them came
 }
 
 func newPostings() *postings {
-	return &postings{cams: map[camHour][]camPos{}, tris: map[dayTri][]string{}}
+	return &postings{cams: map[camHour][]camPos{}}
 }
 
 // appendJournal appends r's postings to a journal value: camera, capture
@@ -110,9 +121,7 @@ func (p *postings) addJournal(key, val []byte, cameras map[string]string) error 
 		if tri[0] == 1 {
 			day := floorDiv(pos.ms, msPerDay)
 			trigrams(pos.plate, func(t string) {
-				dt := dayTri{day: day}
-				copy(dt.tri[:], t)
-				p.tris[dt] = append(p.tris[dt], pos.plate)
+				p.tris = append(p.tris, triPosting{triKey(day, t), pos.plate})
 				p.n++
 			})
 		}
@@ -236,27 +245,27 @@ func (s *Store) flushIndex() error {
 		}
 	}
 	// Trigram blocks hold a day's bucket, in trigram order, each trigram's
-	// plates sorted (they compress better): sorting the trigrams and each
-	// one's plates is cheaper than sorting every posting.
-	keys := slices.SortedFunc(maps.Keys(f.tris), func(a, b dayTri) int {
-		return cmp.Or(cmp.Compare(a.day, b.day), cmp.Compare(bucketOf(string(a.tri[:])), bucketOf(string(b.tri[:]))), bytes.Compare(a.tri[:], b.tri[:]))
-	})
-	var blk []byte
-	n := 0
-	for i, dt := range keys {
-		plates := slices.Compact(slices.Sorted(slices.Values(f.tris[dt])))
-		blk = appendTrigramGroup(blk, dt.tri, plates)
-		n += len(plates)
-		last := i == len(keys)-1
-		if !last && n < maxBlockPostings && keys[i+1].day == dt.day && bucketOf(string(keys[i+1].tri[:])) == bucketOf(string(dt.tri[:])) {
-			continue
+	// plates sorted (they compress better).
+	tps := slices.Compact(slices.SortedFunc(slices.Values(f.tris), triPosting.compare))
+	for len(tps) > 0 {
+		k := tps[0].key
+		var blk []byte
+		n := 0
+		for len(tps) > 0 && tps[0].key>>24 == k>>24 && n < maxBlockPostings {
+			g := 1 // one trigram's postings
+			for g < len(tps) && tps[g].key == tps[0].key {
+				g++
+			}
+			blk = appendTrigramGroup(blk, tps[0].key, tps[:g])
+			n += g
+			tps = tps[g:]
 		}
-		key := append(binary.BigEndian.AppendUint16([]byte{prefixTrigram}, uint16(dt.day)), bucketOf(string(dt.tri[:])))
+		day := int64(k >> 32)
+		key := append(binary.BigEndian.AppendUint16([]byte{prefixTrigram}, uint16(day)), byte(k>>24))
 		// The postings outlive the day's last passage.
-		if err := set(appendDigest(key, blk), blk, expiresAt(time.UnixMilli((dt.day+1)*msPerDay), s.retention)); err != nil {
+		if err := set(appendDigest(key, blk), blk, expiresAt(time.UnixMilli((day+1)*msPerDay), s.retention)); err != nil {
 			return fmt.Errorf("index flush: %w", err)
 		}
-		blk, n = nil, 0
 	}
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("index flush: %w", err)
@@ -319,15 +328,15 @@ func decodeCameraBlock(hour int64, val []byte, fn func(camPos)) error {
 	return nil
 }
 
-// appendTrigramGroup appends the postings of one trigram to a trigram
-// block: the trigram, the number of plates, and each plate's length and
-// bytes.
-func appendTrigramGroup(dst []byte, tri [trigramLen]byte, plates []string) []byte {
-	dst = append(dst, tri[:]...)
-	dst = binary.AppendUvarint(dst, uint64(len(plates)))
-	for _, p := range plates {
-		dst = binary.AppendUvarint(dst, uint64(len(p)))
-		dst = append(dst, p...)
+// appendTrigramGroup appends the postings of one trigram (key, triKey's)
+// to a trigram block: the trigram, the number of plates, and each plate's
+// length and bytes.
+func appendTrigramGroup(dst []byte, key uint64, tps []triPosting) []byte {
+	dst = append(dst, byte(key>>16), byte(key>>8), byte(key))
+	dst = binary.AppendUvarint(dst, uint64(len(tps)))
+	for _, tp := range tps {
+		dst = binary.AppendUvarint(dst, uint64(len(tp.plate)))
+		dst = append(dst, tp.plate...)
 	}
 	return dst
 }
@@ -438,13 +447,17 @@ func (s *Store) cameraHour(hour int64, camera string, fromMs, toMs int64) ([]cam
 // trigramPlates calls fn with the plates of the postings of tri on day:
 // those pending in memory, then those in blocks (a plate may come twice).
 func (s *Store) trigramPlates(day int64, tri string, fn func(norm []byte)) error {
-	dt := dayTri{day: day}
-	copy(dt.tri[:], tri)
+	k := triKey(day, tri)
 	var mem []string
 	s.postMu.RLock()
 	for _, ps := range [2]*postings{s.pending, s.flushing} {
-		if ps != nil {
-			mem = append(mem, ps.tris[dt]...)
+		if ps == nil {
+			continue
+		}
+		for _, tp := range ps.tris {
+			if tp.key == k {
+				mem = append(mem, tp.plate)
+			}
 		}
 	}
 	s.postMu.RUnlock()
