@@ -15,6 +15,7 @@ import (
 	"github.com/anpr/anpr/internal/audit"
 	"github.com/anpr/anpr/internal/store"
 	"github.com/anpr/anpr/matcher"
+	"github.com/anpr/anpr/plate"
 )
 
 // retro searches the stored passages of an entry added to a list with a
@@ -176,24 +177,19 @@ func (r *retro) search(ctx context.Context, en matcher.Entry) error {
 	}
 	var found, hits []matcher.Hit
 	for _, p := range plates {
-		after := ""
-		for {
-			reads, next, err := r.e.store.Passages(store.PassageQuery{Plate: p, From: from, To: to, After: after, Limit: 1000})
-			if err != nil {
-				return err
-			}
-			for i := range reads {
-				hits = r.e.matcher.Match(&reads[i], now, hits[:0])
-				for _, h := range hits {
-					if h.List == en.List && h.Entry.Plate == en.Plate {
-						found = append(found, h)
-					}
+		page := func(after string) ([]plate.Read, string, error) {
+			return r.e.store.Passages(store.PassageQuery{Plate: p, From: from, To: to, After: after, Limit: 1000})
+		}
+		if err := store.EachPage(page, func(rd plate.Read) error {
+			hits = r.e.matcher.Match(&rd, now, hits[:0])
+			for _, h := range hits {
+				if h.List == en.List && h.Entry.Plate == en.Plate {
+					found = append(found, h)
 				}
 			}
-			if next == "" {
-				break
-			}
-			after = next
+			return nil
+		}); err != nil {
+			return err
 		}
 	}
 	// The list's suppress window applies as it does live (SPEC §4): in

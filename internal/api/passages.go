@@ -237,33 +237,28 @@ func (s *Server) trajectory(w http.ResponseWriter, r *http.Request) {
 	}
 	fc := featureCollection{Type: "FeatureCollection", Features: []feature{}}
 	var line [][2]float64
-	after := ""
-	for n := 0; ; {
-		reads, next, err := s.cfg.Store.Passages(store.PassageQuery{Plate: norm, From: from, To: to, After: after, Limit: min(1000, maxTrajectory-n)})
-		if err != nil {
-			s.storeError(w, r, c, action, err)
-			return
-		}
-		for _, rd := range reads {
-			f := feature{Type: "Feature", Properties: map[string]any{
-				"camera": rd.CameraID, "ts": string(plate.AppendTime(nil, rd.TS)), "read_id": rd.ReadID}}
-			if cam, ok := s.cfg.Cameras[rd.CameraID]; ok {
-				pt := [2]float64{cam.Lon, cam.Lat}
-				f.Geometry = &geometry{Type: "Point", Coordinates: pt}
-				f.Properties["camera_name"] = cam.Name
-				line = append(line, pt)
-			}
-			fc.Features = append(fc.Features, f)
-		}
-		n += len(reads)
-		if next == "" {
-			break
-		}
-		if n == maxTrajectory {
+	page := func(after string) ([]plate.Read, string, error) {
+		return s.cfg.Store.Passages(store.PassageQuery{Plate: norm, From: from, To: to, After: after, Limit: 1000})
+	}
+	err := store.EachPage(page, func(rd plate.Read) error {
+		if len(fc.Features) == maxTrajectory {
 			fc.Truncated = true
-			break
+			return store.Stop
 		}
-		after = next
+		f := feature{Type: "Feature", Properties: map[string]any{
+			"camera": rd.CameraID, "ts": string(plate.AppendTime(nil, rd.TS)), "read_id": rd.ReadID}}
+		if cam, ok := s.cfg.Cameras[rd.CameraID]; ok {
+			pt := [2]float64{cam.Lon, cam.Lat}
+			f.Geometry = &geometry{Type: "Point", Coordinates: pt}
+			f.Properties["camera_name"] = cam.Name
+			line = append(line, pt)
+		}
+		fc.Features = append(fc.Features, f)
+		return nil
+	})
+	if err != nil {
+		s.storeError(w, r, c, action, err)
+		return
 	}
 	points := len(fc.Features)
 	if len(line) > 0 {

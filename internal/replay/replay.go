@@ -60,22 +60,7 @@ func Passages(st *store.Store, sel Selection, fn func(plate.Read) error) error {
 	default:
 		return st.Window(sel.From, sel.To, fn)
 	}
-	after := ""
-	for {
-		reads, next, err := page(after)
-		if err != nil {
-			return err
-		}
-		for _, r := range reads {
-			if err := fn(r); err != nil {
-				return err
-			}
-		}
-		if next == "" {
-			return nil
-		}
-		after = next
-	}
+	return store.EachPage(page, fn)
 }
 
 // Config configures Run.

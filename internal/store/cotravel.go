@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/anpr/anpr/plate"
 )
 
 // CoTravelQuery asks which plates travelled with Plate: seen within Within
@@ -59,46 +61,39 @@ func (s *Store) CoTravel(q CoTravelQuery) (CoTravel, error) {
 		first, last time.Time
 	}
 	found := map[string]*acc{}
-	after := ""
-	for res.Targets < maxTargets {
-		page, next, err := s.Passages(PassageQuery{Plate: q.Plate, From: q.From, To: q.To, After: after, Limit: min(1000, maxTargets-res.Targets)})
-		if err != nil {
-			return CoTravel{}, fmt.Errorf("co-travel: %w", err)
-		}
-		for _, t := range page {
-			res.Targets++
-			near := map[string]bool{} // plates already counted for this target passage
-			err := s.CameraSightings(t.CameraID, t.TS.Add(-q.Within), t.TS.Add(q.Within+time.Millisecond), func(sg Sighting) bool {
-				if sg.Plate == q.Plate || near[sg.Plate] {
-					return true
-				}
-				near[sg.Plate] = true
-				a := found[sg.Plate]
-				if a == nil {
-					a = &acc{cameras: map[string]struct{}{}, first: sg.TS, last: sg.TS}
-					found[sg.Plate] = a
-				}
-				a.cameras[t.CameraID] = struct{}{}
-				a.sightings++
-				if sg.TS.Before(a.first) {
-					a.first = sg.TS
-				}
-				if sg.TS.After(a.last) {
-					a.last = sg.TS
-				}
-				return true
-			})
-			if err != nil {
-				return CoTravel{}, fmt.Errorf("co-travel: %w", err)
-			}
-		}
-		if next == "" {
-			break
-		}
+	page := func(after string) ([]plate.Read, string, error) {
+		return s.Passages(PassageQuery{Plate: q.Plate, From: q.From, To: q.To, After: after, Limit: 1000})
+	}
+	err := EachPage(page, func(t plate.Read) error {
 		if res.Targets == maxTargets {
 			res.Truncated = true
+			return Stop
 		}
-		after = next
+		res.Targets++
+		near := map[string]bool{} // plates already counted for this target passage
+		return s.CameraSightings(t.CameraID, t.TS.Add(-q.Within), t.TS.Add(q.Within+time.Millisecond), func(sg Sighting) bool {
+			if sg.Plate == q.Plate || near[sg.Plate] {
+				return true
+			}
+			near[sg.Plate] = true
+			a := found[sg.Plate]
+			if a == nil {
+				a = &acc{cameras: map[string]struct{}{}, first: sg.TS, last: sg.TS}
+				found[sg.Plate] = a
+			}
+			a.cameras[t.CameraID] = struct{}{}
+			a.sightings++
+			if sg.TS.Before(a.first) {
+				a.first = sg.TS
+			}
+			if sg.TS.After(a.last) {
+				a.last = sg.TS
+			}
+			return true
+		})
+	})
+	if err != nil {
+		return CoTravel{}, fmt.Errorf("co-travel: %w", err)
 	}
 	minCams := max(q.MinCameras, 1)
 	for p, a := range found {

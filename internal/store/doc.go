@@ -185,51 +185,38 @@
 //	batch=1000/writers=2/sync=true      72 k → 133 k    17.7 → 8.3       30.8 k → 12.2 k
 //	batch=1000/writers=2/sync=false     71 k → 178 k    20.4 → 7.7       31.3 k → 12.2 k
 //
-// With the camera and trigram indexes (measured 2026-12-02):
+// With a camera key and trigram keys per posting (format 2, 2026-12-02):
+// BenchmarkDisk/passages=1e6 73 → 59.4 B/passage as the passage value got
+// its derived strings ('P' 30.2, 'C' 24.1, 'G' 4.2); anpr bench store
+// --fill 10000000: 67.5 B. With the indexes in blocks (format 3, same day,
+// load 2–3):
 //
 //	go test -run '^$' -bench 'Disk' -benchtime 1x ./internal/store/
-//	BenchmarkDisk/passages=1e6   73 B/passage on disk (48 without the
-//	    indexes; 63 with a camera key without the read id hash), 13.0
-//	    cpu-µs/passage (was 10.8), peak RSS 648 MiB; load 8–9 (12.1
-//	    cpu-µs and 110 k passages/s synced at load 1.4, for 63 B).
-//	    Without the trigram keys 69.6 B: of the 25 B the indexes add,
-//	    about 22 are the camera key (Badger's per-key version and expiry
-//	    included) and 4 the trigram keys (10 passages a plate a day here).
+//	BenchmarkDisk/passages=1e6   53.9 B/passage after Flatten (62.3 after
+//	    Close: deleted journal entries wait for compaction), 'P' 33.8,
+//	    'C' 19.0 (667 postings a block: 17.8 B of content each, the plate
+//	    and h), 9.5 cpu-µs/passage, 130 k passages/s synced
+//	anpr bench e2e --reads 1000000 (interleaved with format 2's build):
+//	    97–100 k reads/s and 17.7–18.4 CPU-s per million, against 50–54 k
+//	    and 29.6–30.2; 80 against 96 B/passage. With no index at all 102–
+//	    103 k and 9.4–9.7: the indexes still cost about 6 CPU-s per million
+//	    there, mostly the trigram postings (the run's plates are nearly all
+//	    new of the day: five postings for every second read), zstd and
+//	    compaction of the blocks and journal, and the day filter's 20 bloom
+//	    probes per read, tested and then set.
 //
-// With read_id and image_ref as derived strings and the plate as read as
-// separators (2026-12-02, load 5–9 from other jobs; BenchmarkDisk now
-// reports each key prefix's tables after Flatten):
-//
-//	BenchmarkDisk/passages=1e6   73 → 59.4 B/passage; raw value 112 → 53 B
-//	    'P' 46 → 30.2 B/passage (155 → 97 B a block entry before zstd)
-//	    'C' 24.1 and 'G' 4.2 as the tables fall (the indexes unchanged)
-//	anpr bench store --fill 10000000 + anpr bench query: 74.3 → 67.5 B
-//	    (that fill's image refs end in a sequence number: 7 digits zstd
-//	    cannot shrink, where BenchmarkDisk's repeat the read id's time)
-//	go test -run '^$' -bench PassageValue ./internal/store/
-//	    encode 25 → 310–390 ns, decode 220 → 550–690 ns, no allocation added
-//	go test -run '^$' -bench 'Write/batch=1000/writers=1' -benchtime 3s ./internal/store/
-//	    three runs interleaved with 763e184's (load 4.9–5.5): synced 9.29 →
-//	    9.69 cpu-µs/passage (+4 %), not synced 7.98 → 8.17 (+2 %)
-//
-// What stops 40 B: a passage is 2.5 Badger entries (passage, camera key,
-// trigram keys: 5 a plate-day over 10 passages here). Each entry carries
-// 23 B of Badger's own before compression (4 header, 4 entry offset, 8
-// version, 2 meta, 5 ExpiresAt varint). BenchmarkDisk's content figure,
-// the keys and values alone compressed in 16 KiB chunks like the blocks,
-// says what is ours: 'P' 23.5 B an entry (32 in its tables), 'C' 15.9,
-// 'G' 0.9: 40 B a passage, to which Badger adds 7.8 B an entry (of which
-// 0.9 bloom filter at 1 % false positives and 0.1–0.4 block index; at 1e7,
-// unflattened: 46.6 B ours and 9.3 an entry). Of our 40, 16 are h twice (8 random bytes in the passage key and in
-// the camera key), which zstd cannot shrink. Measured alternatives: 64 KiB
-// blocks 57.4 B (decompressing 4× the bytes per point lookup), 32 KiB 58.2,
-// zstd level 3 59.5, bloom 5 % 58.6 (0.25 B an entry less): none is worth
-// its cost. A camera key without h saves ~10 B but makes each passage
-// behind it a seek (several times slower camera hours); a shorter h makes a
-// colliding read id cheap to craft. Left to try: a camera key that stores
-// only n of a read id of the gateway form camera/time/n, its h computed
-// again at query time (~7 B less; the camera cursor must then order by what
-// the key holds).
+// What stops 40 B: the passage entry alone is 33.8 B (24 B of content after
+// zstd, of which 8 are h, random, and 8 the capture time, plus Badger's
+// 8–10 B an entry: 4 header, 4 entry offset, 8 version, 2 meta, 5
+// ExpiresAt varint before compression, bloom filter and block index), and
+// the camera posting 17.8 B, of which h is 8 again: a plate history and a
+// camera hour each answered from one index needs the passage's identity in
+// both. Measured alternatives under format 2: 64 KiB blocks 57.4 B
+// (decompressing 4× the bytes per point lookup), 32 KiB 58.2, zstd level 3
+// 59.5, bloom 5 % 58.6: none worth its cost. A camera posting without h
+// saves 8 B but makes each passage behind it a seek, which made camera
+// hours several times slower; a shorter h makes a colliding read id cheap
+// to craft.
 //
 // Other runs under heavier load (4) gave 70–100 k passages/s synced and 6–9
 // cpu-µs/passage. Of the 12 allocations per passage left, about 11 are
@@ -266,10 +253,16 @@
 // # Caveats
 //
 //   - The passage value changed with the derived strings (2026-12-02):
-//     format 2. Open refuses a store of another format, or one with data
+//     format 2; the indexes went into blocks the same day: format 3. Open refuses a store of another format, or one with data
 //     and no format key (written before), with ErrFormat; there is no
 //     conversion (nothing was deployed): refill a benchmark store, or
 //     replay the reads from Kafka into a new data directory.
+//   - A flush that keeps failing (a broken disk) keeps its postings, and
+//     those that come after, in memory: the pending postings are bounded by
+//     flushes succeeding, not by a cap; Writes on such a disk fail too.
+//   - A deleted journal entry takes disk until compaction reaches the
+//     journal's key range: bytes per passage right after a burst of writes
+//     include them (BenchmarkDisk: 62.3 B after Close, 53.9 after Flatten).
 //   - Identity without a lookup: a read id sent again with another plate or
 //     capture time (a gateway re-running OCR) is a second passage.
 //   - A replay rewrites its passages: it costs as much CPU and write-ahead

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -125,4 +126,33 @@ func cursorCheck(norm string, pos []byte) uint32 {
 	d.WriteString(norm)
 	d.Write(pos)
 	return uint32(d.Sum64())
+}
+
+// Stop, returned by the fn of EachPage, ends it early without an error.
+var Stop = errors.New("stop")
+
+// EachPage calls fn with every passage of the pages page returns, following
+// their cursors from the first page, until a page has no next one or fn
+// returns an error: EachPage returns it, or nil for Stop. page is a paged
+// query such as Passages or CameraPassages with its cursor left to fill.
+func EachPage(page func(after string) ([]plate.Read, string, error), fn func(plate.Read) error) error {
+	after := ""
+	for {
+		reads, next, err := page(after)
+		if err != nil {
+			return err
+		}
+		for _, r := range reads {
+			if err := fn(r); err != nil {
+				if errors.Is(err, Stop) {
+					return nil
+				}
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		after = next
+	}
 }
