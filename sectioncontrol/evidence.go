@@ -84,7 +84,60 @@ const (
 	flagChunk = 1 << 5 // a table value standing for the plate's reads in the section's chunks: off the chunk, ms the count
 	flagSpill = 1 << 7 // a table value standing for the plate's reads in the section's spills, off its index
 	flagArmed = 1 << 6 // the current entry has its expiry item in the due queue
+	// flagPair marks a table value holding two reads (packPair): those of
+	// most vehicles, an entry and its exit, in the slot a lookup loads
+	// anyway, where a chunk costs a cache miss more at the exit's insert and
+	// at the pair's decision.
+	flagPair = flagChunk | flagSpill
 )
+
+// Bits of a packed pair: a's capture time and offset keep the low bits of
+// ms and off; b's info, ms and offset differences take the top 18 bits of
+// ms, the top 16 of off and pin.
+const (
+	pairMsBits  = 26 // b.ms - a.ms, from 0: 18 h
+	pairOffBits = 28 // b.off - a.off, signed
+	pairOffLow  = 48 // a.off's bits
+	msBits      = 46 // capture times are at most maxMs
+)
+
+// packPair packs the reads a and b (in evBefore order) into p, and reports
+// whether they fit: b is neither the current entry nor pinned, a is not
+// pinned, both cameras are among the first 256, one country, and a's offset
+// and the differences are small enough. Others go to a chunk.
+func packPair(a, b *ev, p *ev) bool {
+	dms, doff := b.ms-a.ms, b.off-a.off
+	if a.pin != [3]byte{} || b.pin != [3]byte{} || b.info&^(classMask|flagExit) != 0 || a.cam > 0xff || b.cam > 0xff ||
+		a.country != b.country || uint64(a.off) >= 1<<pairOffLow || uint64(dms) >= 1<<pairMsBits ||
+		doff < -1<<(pairOffBits-1) || doff >= 1<<(pairOffBits-1) {
+		return false
+	}
+	x := uint64(b.info) | uint64(dms)<<4 | uint64(doff)&(1<<pairOffBits-1)<<(4+pairMsBits) // 58 bits
+	*p = ev{
+		ms:      a.ms | int64(x<<msBits),
+		off:     a.off | int64(x>>(64-msBits)<<pairOffLow),
+		cam:     a.cam | b.cam<<8,
+		info:    a.info | flagPair,
+		country: a.country,
+		pin:     [3]byte{byte(x >> 34), byte(x >> 42), byte(x >> 50)},
+	}
+	return true
+}
+
+// unpair unpacks the reads packPair packed into v.
+func (v *ev) unpair(dst *[2]ev) {
+	x := uint64(v.ms)>>msBits | uint64(v.off)>>pairOffLow<<(64-msBits) |
+		(uint64(v.pin[0])|uint64(v.pin[1])<<8|uint64(v.pin[2])<<16)<<34
+	ms, off := v.ms&(1<<msBits-1), v.off&(1<<pairOffLow-1)
+	dst[0] = ev{ms: ms, off: off, cam: v.cam & 0xff, info: v.info &^ flagPair, country: v.country}
+	dst[1] = ev{
+		ms:      ms + int64(x>>4&(1<<pairMsBits-1)),
+		off:     off + int64(x<<(64-4-pairMsBits-pairOffBits))>>(64-pairOffBits),
+		cam:     v.cam >> 8,
+		info:    uint8(x & 0xf),
+		country: v.country,
+	}
+}
 
 func (e *ev) class() uint8 { return e.info & classMask }
 
