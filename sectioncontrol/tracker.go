@@ -109,6 +109,8 @@ type Tracker struct {
 	quiet     bool       // replaying reads before the checkpoint: decisions were emitted already
 	noSkip    bool       // process redundant due items too (tests: the skip changes nothing)
 	noPair    bool       // keep two reads in a chunk, not packed (tests: packing changes nothing)
+	noFast    bool       // no decidePair (tests: the fast path changes nothing)
+	processed [2]int     // process calls that took the general path, decidePair (tests)
 	skipped   int        // redundant due items not processed
 
 	routes   []*route // route_policy highest only
@@ -625,6 +627,12 @@ func (t *Tracker) process(i int, key plateKey, wm int64) (left bool) {
 	if evs == nil {
 		return shielded
 	}
+	if len(evs) == 2 && wm == natural && s.shields.len() == 0 && !t.noFast &&
+		evs[0].info&(flagEntry|flagExit) == 0 && evs[1].info&flagExit != 0 && evs[1].ms+s.dedupe < natural {
+		t.decidePair(i, key, slot, evs)
+		return false
+	}
+	t.processed[0]++
 	var f forced
 	var last ev
 	hadLast := evs[0].info&flagEntry != 0
@@ -749,6 +757,29 @@ func (t *Tracker) process(i int, key plateKey, wm int64) (left bool) {
 		t.shield(i, key, f)
 	}
 	return left
+}
+
+// decidePair is process for most vehicles, taking the same decisions
+// without building clusters: the plate's reads evs are an undecided entry
+// and an exit, both final (so each a cluster of its own, the entry first),
+// no flush and no shield. The entry becomes current with its own pin and,
+// unless the exit is beyond max_travel, pairs with the exit.
+func (t *Tracker) decidePair(i int, key plateKey, slot int, evs []ev) {
+	t.processed[1]++
+	s, sh := t.secs[i], t.segShift
+	last, x := evs[0], evs[1]
+	last.info |= flagEntry
+	if x.ms-last.ms > s.maxTravel {
+		t.single(s, OutcomeUnmatchedEntry, key, last.ms)
+		t.single(s, OutcomeUnmatchedExit, key, x.ms)
+	} else {
+		pin := min(last.pinSeg(sh), x.pinSeg(sh))
+		t.bridge(max(x.pinSeg(sh), last.off>>sh), pin)
+		t.pair(i, key, &last, &x, pin)
+	}
+	t.segDec(last.pinSeg(sh))
+	t.segDec(x.pinSeg(sh))
+	t.put(s, slot, nil)
 }
 
 // lastPairing returns the position in order of the last cluster final at wm
