@@ -92,7 +92,7 @@ func TestMakeKey(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range []string{"", "a", "AB-1", "ABCDEFGHIJKLM"} {
+	for _, p := range []string{"", "a", "aB", "A-1", "AB1-", "AB-1", "ABCDEFGHIJKLM"} {
 		if k, ok := makeKey(p); ok {
 			t.Errorf("makeKey(%q) = %v, true; want refused", p, k)
 		}
