@@ -320,9 +320,9 @@ func (s *section) readDue(ms int64) int64 { return ms + s.dedupe + 1 + s.latenes
 // markers.
 func (t *Tracker) insert(si int, key plateKey, e ev) {
 	s := t.secs[si]
-	i := s.tracks.find(key)
-	if i < 0 {
-		s.tracks.insert(key, e)
+	i, ok := s.tracks.lookup(key)
+	if !ok {
+		s.tracks.insertAt(i, key, e)
 		t.pending++
 		t.m.pendingAdd(1)
 		return
