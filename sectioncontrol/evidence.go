@@ -56,25 +56,43 @@ func (k plateKey) String() string {
 	return string(k.appendTo(b[:0]))
 }
 
-// appendTo appends the plate k stands for to dst.
+// appendTo appends the plate k stands for to dst, two characters a
+// division (each decision's plate is spelled out).
 func (k plateKey) appendTo(dst []byte) []byte {
 	var b [keyLen]byte
-	n := 0
-	for i := keyLen - 1; i >= 0; i-- {
-		d := byte(k % 37)
-		k /= 37
-		switch {
-		case d == 0:
-			continue
-		case d <= 10:
-			b[i] = '0' + d - 1
-		default:
-			b[i] = 'A' + d - 11
+	n := 0 // the padding (digit 0, no character) is at the end only
+	for i := keyLen - 2; i >= 0; i -= 2 {
+		p := keyChars[k%(37*37)]
+		k /= 37 * 37
+		b[i], b[i+1] = p[0], p[1]
+		if n == 0 {
+			switch {
+			case p[1] != 0:
+				n = i + 2
+			case p[0] != 0:
+				n = i + 1
+			}
 		}
-		n = max(n, i+1)
 	}
 	return append(dst, b[:n]...)
 }
+
+// keyChars spells two base-37 digits; 0 for the padding digit.
+var keyChars = func() (t [37 * 37][2]byte) {
+	char := func(d int) byte {
+		switch {
+		case d == 0:
+			return 0
+		case d <= 10:
+			return '0' + byte(d-1)
+		}
+		return 'A' + byte(d-11)
+	}
+	for x := range t {
+		t[x] = [2]byte{char(x / 37), char(x % 37)}
+	}
+	return t
+}()
 
 // ev is one read as a pending state keeps it, in 24 bytes: what decisions
 // and the evidence of a violation need, nothing else (the engine has the
