@@ -328,12 +328,23 @@ func (t *Tracker) insert(si int, key plateKey, e ev) {
 		return
 	}
 	v := s.tracks.slots[i].val
-	evs := t.readsOf(s, &v)
-	switch {
-	case v.info&(flagPair|flagEntry|flagExit) == 0 && e.info&flagExit != 0:
-		if e.ms >= v.ms && e.ms+s.dedupe <= v.ms+s.maxTravel && s.shields.len() == 0 && s.readDue(v.ms) > t.maxSeen {
+	if v.info&flagPair == 0 { // one read inline: most often an exit joining its entry
+		if v.info&(flagEntry|flagExit) == 0 && e.info&flagExit != 0 &&
+			e.ms >= v.ms && e.ms+s.dedupe <= v.ms+s.maxTravel && s.shields.len() == 0 && s.readDue(v.ms) > t.maxSeen {
 			t.due.skip(makeDue(s.readDue(v.ms), si, key))
 		}
+		a, b := v, e
+		if !evBefore(&v, &e) {
+			a, b = e, v
+		}
+		if t.noPair || !packPair(&a, &b, &s.tracks.slots[i].val) {
+			t.put(s, i, append(t.kept[:0], a, b))
+			t.kept = t.kept[:0]
+		}
+		return
+	}
+	evs := t.readsOf(s, &v)
+	switch {
 	case len(evs) == 2:
 		if evs[0].info&(flagEntry|flagExit) == 0 && evs[1].info&flagExit != 0 && s.readDue(evs[0].ms) > t.maxSeen {
 			t.due.push(makeDue(s.readDue(evs[0].ms), si, key))
@@ -347,15 +358,6 @@ func (t *Tracker) insert(si int, key plateKey, e ev) {
 	j := 0 // at most chunkLen reads: a scan, not a binary search calling a comparison
 	for j < len(evs) && evBefore(&evs[j], &e) {
 		j++
-	}
-	if v.info&flagPair == 0 && !t.noPair { // most often an exit joining its entry
-		a, b := v, e
-		if j == 0 {
-			a, b = e, v
-		}
-		if packPair(&a, &b, &s.tracks.slots[i].val) {
-			return
-		}
 	}
 	if v.info&flagPair != flagChunk || len(evs) == chunkLen {
 		t.put(s, i, slices.Insert(append(t.kept[:0], evs...), j, e))
