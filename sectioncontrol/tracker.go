@@ -344,11 +344,8 @@ func (t *Tracker) insert(si int, key plateKey, e ev) {
 		return
 	}
 	evs := t.readsOf(s, &v)
-	switch {
-	case len(evs) == 2:
-		if evs[0].info&(flagEntry|flagExit) == 0 && evs[1].info&flagExit != 0 && s.readDue(evs[0].ms) > t.maxSeen {
-			t.due.push(makeDue(s.readDue(evs[0].ms), si, key))
-		}
+	if len(evs) == 2 && evs[0].info&(flagEntry|flagExit) == 0 && evs[1].info&flagExit != 0 && s.readDue(evs[0].ms) > t.maxSeen {
+		t.due.push(makeDue(s.readDue(evs[0].ms), si, key))
 	}
 	if v.info&flagPair == flagSpill {
 		j, _ := slices.BinarySearchFunc(evs, e, cmpEv)
