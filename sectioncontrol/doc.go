@@ -136,8 +136,10 @@
 // shield for a few minutes, a held route violation its Decision). A pending
 // read is 24 bytes (capture time, offset, interned camera, class, country),
 // inline in the section's table for the usual single read (an entry
-// awaiting its exit), in a 4-read chunk of the section for two to four (an
-// entry and its exit, a duplicate), in a slice of its own beyond; the rest
+// awaiting its exit), two packed in the slot's 24 bytes when they fit (an
+// entry and its exit: small differences of capture time and offset, one
+// country; packPair), in a 4-read chunk of the section for up to four (a
+// duplicate), in a slice of its own beyond; the rest
 // of the evidence (read_id, plate as read, image_ref, confidence, lane)
 // stays in the engine's store (see Violation). The table (table.go) is open
 // addressing keyed by the 8-byte plate key, key and value in one slot, at
@@ -159,16 +161,19 @@
 // the exit's item takes the same decisions in the same sweeps, so most
 // vehicles cost one lookup on their due items, not two
 // (TestSkipChangesNothing checks decisions, batches and checkpoints with
-// and without). A decision allocates nothing but a Violation: the plates of
+// and without). Such a plate, an entry and an exit both final, is decided
+// without building clusters (decidePair; TestFastPairChangesNothing, and
+// TestPackChangesNothing for packing, check the same with and without).
+// A decision allocates nothing but a Violation: the plates of
 // one Advance share one string. BenchmarkPairing/workload=steady, a
 // long-lived stream with about 1e5 plates pending (500 vehicles/s, most
 // pairing, some speeding, a few without entry or exit, duplicates, reads
-// out of order by up to 2 s), measures 1.78-2.13 M reads/s per core
-// (469-562 ns of process CPU a read, the decisions it causes and the
-// harness's own included) on a shared 2-core Intel Xeon VM at load 3-4,
-// 1.2-1.3 times the previous round's code in interleaved runs. What is left is mostly
-// cache misses: the table slot of a plate on each insert and on the exit's
-// due item, and the chunk holding its entry and exit.
+// out of order by up to 2 s), measures 2.29-2.51 M reads/s per core
+// (398-438 ns of process CPU a read, the decisions it causes and the
+// harness's own included) on a shared 2-core Intel Xeon VM at load 3,
+// 1.25 times the previous round's code in interleaved runs. What is left is
+// mostly cache misses: the table slot of a plate on each insert and on the
+// exit's due item, and the due items' buckets when sorted.
 // The final flush costs about 2 µs per pending plate.
 //
 // # Caveats

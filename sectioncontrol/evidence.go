@@ -13,21 +13,35 @@ func makeKey(norm string) (plateKey, bool) {
 	if norm == "" || len(norm) > keyLen {
 		return 0, false
 	}
+	// Two characters a step, by table: the multiplications chain, and a
+	// switch per character costs branches.
 	var k uint64
-	for i := range len(norm) {
-		var d uint64
-		switch c := norm[i]; {
-		case c >= '0' && c <= '9':
-			d = uint64(c-'0') + 1
-		case c >= 'A' && c <= 'Z':
-			d = uint64(c-'A') + 11
-		default:
+	i := len(norm) & 1
+	if i == 1 {
+		if k = uint64(keyDigits[norm[0]]); k == 0 {
 			return 0, false
 		}
-		k = k*37 + d
+	}
+	for ; i < len(norm); i += 2 {
+		a, b := keyDigits[norm[i]], keyDigits[norm[i+1]]
+		if a == 0 || b == 0 {
+			return 0, false
+		}
+		k = k*37*37 + uint64(a)*37 + uint64(b)
 	}
 	return plateKey(k * pow37[keyLen-len(norm)]), true // the padding zeros
 }
+
+// keyDigits maps a plate character to its base-37 digit; 0: not allowed.
+var keyDigits = func() (d [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		d[c] = uint8(c-'0') + 1
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		d[c] = uint8(c-'A') + 11
+	}
+	return d
+}()
 
 var pow37 = func() (p [keyLen + 1]uint64) {
 	p[0] = 1
@@ -42,25 +56,43 @@ func (k plateKey) String() string {
 	return string(k.appendTo(b[:0]))
 }
 
-// appendTo appends the plate k stands for to dst.
+// appendTo appends the plate k stands for to dst, two characters a
+// division (each decision's plate is spelled out).
 func (k plateKey) appendTo(dst []byte) []byte {
 	var b [keyLen]byte
-	n := 0
-	for i := keyLen - 1; i >= 0; i-- {
-		d := byte(k % 37)
-		k /= 37
-		switch {
-		case d == 0:
-			continue
-		case d <= 10:
-			b[i] = '0' + d - 1
-		default:
-			b[i] = 'A' + d - 11
+	n := 0 // the padding (digit 0, no character) is at the end only
+	for i := keyLen - 2; i >= 0; i -= 2 {
+		p := keyChars[k%(37*37)]
+		k /= 37 * 37
+		b[i], b[i+1] = p[0], p[1]
+		if n == 0 {
+			switch {
+			case p[1] != 0:
+				n = i + 2
+			case p[0] != 0:
+				n = i + 1
+			}
 		}
-		n = max(n, i+1)
 	}
 	return append(dst, b[:n]...)
 }
+
+// keyChars spells two base-37 digits; 0 for the padding digit.
+var keyChars = func() (t [37 * 37][2]byte) {
+	char := func(d int) byte {
+		switch {
+		case d == 0:
+			return 0
+		case d <= 10:
+			return '0' + byte(d-1)
+		}
+		return 'A' + byte(d-11)
+	}
+	for x := range t {
+		t[x] = [2]byte{char(x / 37), char(x % 37)}
+	}
+	return t
+}()
 
 // ev is one read as a pending state keeps it, in 24 bytes: what decisions
 // and the evidence of a violation need, nothing else (the engine has the
@@ -84,7 +116,60 @@ const (
 	flagChunk = 1 << 5 // a table value standing for the plate's reads in the section's chunks: off the chunk, ms the count
 	flagSpill = 1 << 7 // a table value standing for the plate's reads in the section's spills, off its index
 	flagArmed = 1 << 6 // the current entry has its expiry item in the due queue
+	// flagPair marks a table value holding two reads (packPair): those of
+	// most vehicles, an entry and its exit, in the slot a lookup loads
+	// anyway, where a chunk costs a cache miss more at the exit's insert and
+	// at the pair's decision.
+	flagPair = flagChunk | flagSpill
 )
+
+// Bits of a packed pair: a's capture time and offset keep the low bits of
+// ms and off; b's info, ms and offset differences take the top 18 bits of
+// ms, the top 16 of off and pin.
+const (
+	pairMsBits  = 26 // b.ms - a.ms, from 0: 18 h
+	pairOffBits = 28 // b.off - a.off, signed
+	pairOffLow  = 48 // a.off's bits
+	msBits      = 46 // capture times are at most maxMs
+)
+
+// packPair packs the reads a and b (in evBefore order) into p, and reports
+// whether they fit: b is neither the current entry nor pinned, a is not
+// pinned, both cameras are among the first 256, one country, and a's offset
+// and the differences are small enough. Others go to a chunk.
+func packPair(a, b *ev, p *ev) bool {
+	dms, doff := b.ms-a.ms, b.off-a.off
+	if a.pin != [3]byte{} || b.pin != [3]byte{} || b.info&^(classMask|flagExit) != 0 || a.cam > 0xff || b.cam > 0xff ||
+		a.country != b.country || uint64(a.off) >= 1<<pairOffLow || uint64(dms) >= 1<<pairMsBits ||
+		doff < -1<<(pairOffBits-1) || doff >= 1<<(pairOffBits-1) {
+		return false
+	}
+	x := uint64(b.info) | uint64(dms)<<4 | uint64(doff)&(1<<pairOffBits-1)<<(4+pairMsBits) // 58 bits
+	*p = ev{
+		ms:      a.ms | int64(x<<msBits),
+		off:     a.off | int64(x>>(64-msBits)<<pairOffLow),
+		cam:     a.cam | b.cam<<8,
+		info:    a.info | flagPair,
+		country: a.country,
+		pin:     [3]byte{byte(x >> 34), byte(x >> 42), byte(x >> 50)},
+	}
+	return true
+}
+
+// unpair unpacks the reads packPair packed into v.
+func (v *ev) unpair(dst *[2]ev) {
+	x := uint64(v.ms)>>msBits | uint64(v.off)>>pairOffLow<<(64-msBits) |
+		(uint64(v.pin[0])|uint64(v.pin[1])<<8|uint64(v.pin[2])<<16)<<34
+	ms, off := v.ms&(1<<msBits-1), v.off&(1<<pairOffLow-1)
+	dst[0] = ev{ms: ms, off: off, cam: v.cam & 0xff, info: v.info &^ flagPair, country: v.country}
+	dst[1] = ev{
+		ms:      ms + int64(x>>4&(1<<pairMsBits-1)),
+		off:     off + int64(x<<(64-4-pairMsBits-pairOffBits))>>(64-pairOffBits),
+		cam:     v.cam >> 8,
+		info:    uint8(x & 0xf),
+		country: v.country,
+	}
+}
 
 func (e *ev) class() uint8 { return e.info & classMask }
 

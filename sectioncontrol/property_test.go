@@ -350,3 +350,201 @@ func TestSkipChangesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestPackChangesNothing: keeping two reads packed in a table value
+// (packPair) instead of in a chunk changes nothing (see differential): the
+// traffic meets the limits of packing as well as the pairs that fit.
+func TestPackChangesNothing(t *testing.T) {
+	differential(t, 1000, func(tr *Tracker, general bool) { tr.noPair = general }, func(tr *Tracker) (taken, not int) {
+		for _, sl := range tr.secs[0].tracks.slots {
+			switch {
+			case sl.key == 0:
+			case sl.val.info&flagPair == flagPair:
+				taken++
+			case sl.val.info&flagPair == flagChunk && sl.val.ms == 2:
+				not++
+			}
+		}
+		return taken, not
+	})
+}
+
+// TestFastPairChangesNothing: process's fast path (decidePair) takes the
+// decisions the general path would (see differential).
+func TestFastPairChangesNothing(t *testing.T) {
+	differential(t, 20, func(tr *Tracker, general bool) { tr.noFast = general }, func(tr *Tracker) (taken, not int) {
+		taken, not = tr.processed[1], tr.processed[0]
+		tr.processed = [2]int{}
+		return taken, not
+	})
+}
+
+// differential checks that a Tracker with a fast path (set(tr, false))
+// takes the decisions of one without (set(tr, true)), in the same Advances,
+// with the same pending counts, replay segments and checkpoints. count
+// reports after each read how often the fast path was taken and not (each
+// must reach atLeast per seed, or the traffic misses the test). The traffic
+// meets the edges of both paths and of packing: offsets spaced so that some
+// differences overflow a packed pair, offsets crossing 2^48, pinned entries
+// (clusters spanning replay segments), mixed countries, exits beyond the
+// range of a packed capture time (max_travel 24 h), exits after max_travel,
+// a gap in the traffic (the watermark jumps), ties, duplicates, earlier entries arriving late (a negative offset
+// difference); with evictions and idle flushes.
+func differential(t *testing.T, atLeast int, set func(tr *Tracker, general bool), count func(tr *Tracker) (taken, not int)) {
+	t.Helper()
+	cfg := benchConfig()
+	cfg.Sections[0].Dedupe = 10 * time.Second
+	t0 := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
+	countries := []string{"BE", "BE", "BE", "NL", ""}
+	for seed := range uint64(12) {
+		rng := rand.New(rand.NewPCG(seed, 9))
+		cfg.Sections[0].MaxTravel = 90 * time.Second
+		if seed%4 == 0 { // with offsets 1 apart: the capture time difference overflows alone
+			cfg.Sections[0].MaxTravel = 24 * time.Hour
+		}
+		cfg.MaxPending = 0
+		if seed%3 == 1 {
+			cfg.MaxPending = 60
+		}
+		stride, base := int64(1)+int64(seed%4)<<20, int64(0) // a packed offset difference overflows past 2^27
+		if seed%6 == 5 {
+			base = 1<<pairOffLow - 1000*stride
+		}
+		type arrival struct {
+			at time.Time
+			r  plate.Read
+		}
+		var as []arrival
+		lateBy := 2 * time.Minute
+		add := func(cam string, ts time.Time, p string) {
+			r := benchRead(cam, ts, p)
+			r.Country = countries[rng.IntN(len(countries))]
+			as = append(as, arrival{ts.Add(time.Duration(rng.Int64N(int64(lateBy)))), r})
+		}
+		for i := range 800 {
+			p := fmt.Sprintf("K%03d", rng.IntN(150))
+			te := t0.Add(time.Duration(i) * 2 * time.Second).Add(time.Duration(rng.IntN(1000)) * time.Millisecond)
+			if i >= 400 {
+				te = te.Add(10 * time.Minute) // a gap: the watermark jumps past pairs, some beyond max_travel
+			}
+			tx := te.Add(time.Duration(20+rng.IntN(100)) * time.Second)
+			if seed%4 == 0 && rng.IntN(8) == 0 {
+				tx = te.Add(20 * time.Hour) // past 2^26 ms
+			}
+			lateBy = 2 * time.Minute
+			if rng.IntN(3) == 0 { // the most common vehicle: its exit read before its entry is final
+				lateBy = 5 * time.Second
+				add("A1", te, p)
+				add("B1", tx, p)
+				continue
+			}
+			switch rng.IntN(8) {
+			case 0, 1:
+				add("A2", te.Add(-time.Duration(rng.IntN(40))*time.Second), p)
+			case 2:
+				add("A2", te, p) // a tie, ordered by offset
+			}
+			for k := range 1 + rng.IntN(3) {
+				if k == 0 || rng.IntN(2) == 0 {
+					add("A1", te.Add(time.Duration(k*rng.IntN(9000))*time.Millisecond), p)
+				}
+			}
+			for k := range rng.IntN(3) {
+				add("B1", tx.Add(time.Duration(k*rng.IntN(9000))*time.Millisecond), p)
+			}
+		}
+		slices.SortStableFunc(as, func(a, b arrival) int { return a.at.Compare(b.at) })
+		run := func(general bool) (out []string, taken, not int) {
+			tr, err := New(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			set(tr, general)
+			idle := rand.New(rand.NewPCG(seed, 8))
+			now := time.Unix(0, 0)
+			for i := range as {
+				tr.Observe(&as[i].r, base+int64(i)*stride)
+				y, n := count(tr)
+				taken, not = taken+y, not+n
+				if seed%2 == 1 && idle.IntN(50) == 0 {
+					now = now.Add(time.Minute) // idle: a flush
+				}
+				now = now.Add(time.Millisecond)
+				// The segments too: what a checkpoint would be from, once the
+				// reads holding it back are decided.
+				h := uint64(0)
+				for _, sg := range tr.rp.segs {
+					h = (h^uint64(sg.block))*0x100000001b3 ^ uint64(sg.live)<<32 ^ uint64(sg.back)
+				}
+				line := fmt.Sprintf("%d pending=%d segs=%x cp=%x:", i, tr.Pending(), h, tr.Checkpoint(nil))
+				for _, d := range tr.Advance(now) {
+					line += " " + formatDecision(&d, true)
+				}
+				out = append(out, line)
+			}
+			for _, d := range tr.Advance(now.Add(time.Hour)) {
+				out = append(out, formatDecision(&d, true))
+			}
+			return out, taken, not
+		}
+		want, _, _ := run(true)
+		got, taken, not := run(false)
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] {
+				t.Fatalf("seed %d: with the fast path\ngot  %s\nwant %s", seed, got[i], want[i])
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("seed %d: %d lines, want %d", seed, len(got), len(want))
+		}
+		if taken < atLeast || not < atLeast {
+			t.Fatalf("seed %d: fast path taken %d times, not %d: the traffic is wrong", seed, taken, not)
+		}
+	}
+}
+
+// TestPackPair checks packPair at the limits of what it packs: what it
+// packs unpacks to the same reads, what it refuses would not.
+func TestPackPair(t *testing.T) {
+	const maxMsDiff, maxOffDiff = 1<<pairMsBits - 1, 1<<(pairOffBits-1) - 1
+	a := ev{ms: maxMs - maxMsDiff, off: 1<<pairOffLow - 1, cam: 255, info: 5 | flagEntry | flagArmed, country: [2]byte{'B', 'E'}}
+	b := ev{ms: maxMs, off: 1<<pairOffLow - 1 - maxOffDiff - 1, cam: 254, info: 3 | flagExit, country: a.country}
+	for _, c := range []struct {
+		name string
+		edit func(a, b *ev)
+		ok   bool
+	}{
+		{"limits", func(a, b *ev) {}, true},
+		{"max offset difference", func(a, b *ev) { a.off, b.off = 0, maxOffDiff }, true},
+		{"zero", func(a, b *ev) { *a, *b = ev{}, ev{} }, true},
+		{"capture times too far apart", func(a, b *ev) { a.ms-- }, false},
+		{"exit before entry", func(a, b *ev) { b.ms = a.ms - 1 }, false},
+		{"offsets too far apart", func(a, b *ev) { b.off-- }, false},
+		{"offsets too far apart, forwards", func(a, b *ev) { a.off, b.off = 0, maxOffDiff+1 }, false},
+		{"offset too large", func(a, b *ev) { a.off++; b.off++ }, false},
+		{"camera", func(a, b *ev) { a.cam = 256 }, false},
+		{"exit camera", func(a, b *ev) { b.cam = 256 }, false},
+		{"countries", func(a, b *ev) { b.country = [2]byte{'N', 'L'} }, false},
+		{"pinned", func(a, b *ev) { a.pin[2] = 1 }, false},
+		{"second pinned", func(a, b *ev) { b.pin[0] = 1 }, false},
+		{"second current", func(a, b *ev) { b.info |= flagEntry }, false},
+	} {
+		a, b := a, b
+		c.edit(&a, &b)
+		var p ev
+		if ok := packPair(&a, &b, &p); ok != c.ok {
+			t.Errorf("%s: packPair(%+v, %+v) = %v, want %v", c.name, a, b, ok, c.ok)
+			continue
+		} else if !ok {
+			continue
+		}
+		if p.info&flagPair != flagPair {
+			t.Errorf("%s: packed info %#x lacks flagPair", c.name, p.info)
+		}
+		var got [2]ev
+		p.unpair(&got)
+		if got != [2]ev{a, b} {
+			t.Errorf("%s: unpacked\ngot  %+v\nwant %+v", c.name, got, [2]ev{a, b})
+		}
+	}
+}

@@ -48,6 +48,37 @@ func (t *table[V]) find(k plateKey) int {
 	}
 }
 
+// lookup returns k's slot and true, or the empty slot ending k's probe
+// (where insertAt puts it) and false; -1 when the table has no slots.
+func (t *table[V]) lookup(k plateKey) (int, bool) {
+	if len(t.slots) == 0 {
+		return -1, false
+	}
+	for i := t.home(k); ; {
+		switch t.slots[i].key {
+		case k:
+			return i, true
+		case 0:
+			return i, false
+		}
+		if i++; i == len(t.slots) {
+			i = 0
+		}
+	}
+}
+
+// insertAt adds k (absent) with value v at i, the slot lookup returned
+// (no insert or remove since), and returns its slot: no second probe,
+// unless the table grows.
+func (t *table[V]) insertAt(i int, k plateKey, v V) int {
+	if i < 0 || 5*(t.n+1) > 4*len(t.slots) {
+		return t.insert(k, v)
+	}
+	t.slots[i] = slot[V]{k, v}
+	t.n++
+	return i
+}
+
 // insert adds k (absent) with value v and returns its slot.
 func (t *table[V]) insert(k plateKey, v V) int {
 	if 5*(t.n+1) > 4*len(t.slots) {

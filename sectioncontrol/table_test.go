@@ -8,7 +8,8 @@ import (
 )
 
 // TestTable checks the table against a Go map under random churn, with
-// keys that collide on purpose (few distinct homes in a small table).
+// keys that collide on purpose (few distinct homes in a small table),
+// inserting by insert and by lookup and insertAt.
 func TestTable(t *testing.T) {
 	for seed := range uint64(5) {
 		rng := rand.New(rand.NewPCG(seed, 7))
@@ -21,9 +22,16 @@ func TestTable(t *testing.T) {
 			if (i >= 0) != ok || ok && tb.slots[i].val.ms != w {
 				t.Fatalf("seed %d step %d: key %d: got slot %d, want present %v (%d)", seed, step, k, i, ok, w)
 			}
+			j, found := tb.lookup(k)
+			if found != ok || found && j != i || !found && len(tb.slots) > 0 && tb.slots[j].key != 0 {
+				t.Fatalf("seed %d step %d: key %d: lookup = %d, %v; find = %d", seed, step, k, j, found, i)
+			}
 			switch {
-			case !ok:
+			case !ok && rng.IntN(2) == 0:
 				tb.insert(k, ev{ms: int64(step)})
+				want[k] = int64(step)
+			case !ok:
+				tb.insertAt(j, k, ev{ms: int64(step)})
 				want[k] = int64(step)
 			case rng.IntN(2) == 0:
 				tb.remove(i)
@@ -92,7 +100,7 @@ func TestMakeKey(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range []string{"", "a", "AB-1", "ABCDEFGHIJKLM"} {
+	for _, p := range []string{"", "a", "aB", "A-1", "AB1-", "AB-1", "ABCDEFGHIJKLM"} {
 		if k, ok := makeKey(p); ok {
 			t.Errorf("makeKey(%q) = %v, true; want refused", p, k)
 		}

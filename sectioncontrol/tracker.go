@@ -61,8 +61,8 @@ type section struct {
 	classWhy                    [numClasses]string  // "class:truck": built once, not per pair
 	windowWhy                   []string
 	dedupe, maxTravel, lateness int64         // ms
-	tracks                      table[ev]     // one read inline, or where the reads are (flagChunk, flagSpill)
-	chunks                      []ev          // chunkLen reads a chunk: the reads of plates with 2 to chunkLen, sorted by evBefore
+	tracks                      table[ev]     // one read inline, two packed (flagPair), or where the reads are (flagChunk, flagSpill)
+	chunks                      []ev          // chunkLen reads a chunk: the reads of plates with 3 to chunkLen (2 that do not pack), sorted by evBefore
 	freeChunks                  []int64       // unused chunks
 	spills                      [][]ev        // the reads of plates with more, sorted by evBefore
 	freeSpills                  []int64       // unused indices of spills
@@ -108,6 +108,9 @@ type Tracker struct {
 	ord       []outKey   // parallel to out
 	quiet     bool       // replaying reads before the checkpoint: decisions were emitted already
 	noSkip    bool       // process redundant due items too (tests: the skip changes nothing)
+	noPair    bool       // keep two reads in a chunk, not packed (tests: packing changes nothing)
+	noFast    bool       // no decidePair (tests: the fast path changes nothing)
+	processed [2]int     // process calls that took the general path, decidePair (tests)
 	skipped   int        // redundant due items not processed
 
 	routes   []*route // route_policy highest only
@@ -117,6 +120,7 @@ type Tracker struct {
 	segShift uint8 // replay segments are aligned blocks of 1<<segShift offsets
 
 	one       [1]ev
+	two       [2]ev
 	plateBuf  []byte
 	plateEnds []int
 	kept      []ev
@@ -316,48 +320,46 @@ func (s *section) readDue(ms int64) int64 { return ms + s.dedupe + 1 + s.latenes
 // markers.
 func (t *Tracker) insert(si int, key plateKey, e ev) {
 	s := t.secs[si]
-	i := s.tracks.find(key)
-	if i < 0 {
-		s.tracks.insert(key, e)
+	i, ok := s.tracks.lookup(key)
+	if !ok {
+		s.tracks.insertAt(i, key, e)
 		t.pending++
 		t.m.pendingAdd(1)
 		return
 	}
 	v := s.tracks.slots[i].val
-	switch {
-	case v.info&(flagChunk|flagSpill|flagEntry|flagExit) == 0 && e.info&flagExit != 0:
-		if e.ms >= v.ms && e.ms+s.dedupe <= v.ms+s.maxTravel && s.shields.len() == 0 && s.readDue(v.ms) > t.maxSeen {
+	if v.info&flagPair == 0 { // one read inline: most often an exit joining its entry
+		if v.info&(flagEntry|flagExit) == 0 && e.info&flagExit != 0 &&
+			e.ms >= v.ms && e.ms+s.dedupe <= v.ms+s.maxTravel && s.shields.len() == 0 && s.readDue(v.ms) > t.maxSeen {
 			t.due.skip(makeDue(s.readDue(v.ms), si, key))
 		}
-	case v.info&flagChunk != 0 && v.ms == 2:
-		if c := s.chunks[v.off*chunkLen:]; c[0].info&(flagEntry|flagExit) == 0 && c[1].info&flagExit != 0 && s.readDue(c[0].ms) > t.maxSeen {
-			t.due.push(makeDue(s.readDue(c[0].ms), si, key))
+		a, b := v, e
+		if !evBefore(&v, &e) {
+			a, b = e, v
 		}
-	}
-	if v.info&flagSpill != 0 {
-		sl := s.spills[v.off]
-		j, _ := slices.BinarySearchFunc(sl, e, cmpEv)
-		s.spills[v.off] = slices.Insert(sl, j, e)
+		if t.noPair || !packPair(&a, &b, &s.tracks.slots[i].val) {
+			t.put(s, i, append(t.kept[:0], a, b))
+			t.kept = t.kept[:0]
+		}
 		return
 	}
-	evs := s.reads(v)
-	if evs == nil {
-		t.one[0] = v
-		evs = t.one[:]
+	evs := t.readsOf(s, &v)
+	if len(evs) == 2 && evs[0].info&(flagEntry|flagExit) == 0 && evs[1].info&flagExit != 0 && s.readDue(evs[0].ms) > t.maxSeen {
+		t.due.push(makeDue(s.readDue(evs[0].ms), si, key))
+	}
+	if v.info&flagPair == flagSpill {
+		j, _ := slices.BinarySearchFunc(evs, e, cmpEv)
+		s.spills[v.off] = slices.Insert(evs, j, e)
+		return
 	}
 	j := 0 // at most chunkLen reads: a scan, not a binary search calling a comparison
 	for j < len(evs) && evBefore(&evs[j], &e) {
 		j++
 	}
-	if len(evs) == chunkLen {
+	if v.info&flagPair != flagChunk || len(evs) == chunkLen {
 		t.put(s, i, slices.Insert(append(t.kept[:0], evs...), j, e))
 		t.kept = t.kept[:0]
 		return
-	}
-	if v.info&flagChunk == 0 {
-		x := s.addChunk()
-		v = ev{info: flagChunk, off: x, ms: 1}
-		s.chunks[x*chunkLen] = evs[0]
 	}
 	c := s.chunks[v.off*chunkLen : v.off*chunkLen+v.ms+1]
 	copy(c[j+1:], c[j:])
@@ -366,21 +368,26 @@ func (t *Tracker) insert(si int, key plateKey, e ev) {
 	s.tracks.slots[i].val = v
 }
 
-// chunkLen is how many reads a chunk holds: an entry and an exit, with a
-// duplicate or two, in 96 bytes (one or two cache lines, where a slice of
+// chunkLen is how many reads a chunk holds: an entry and an exit with a
+// duplicate or two (a pair alone is packed, if it fits), in 96 bytes (one or two cache lines, where a slice of
 // its own costs a miss for its header and one for its reads).
 const chunkLen = 4
 
-// reads returns the reads a table value stands for (v itself when inline).
-func (s *section) reads(v ev) []ev {
-	switch {
-	case v.info&flagChunk != 0:
+// readsOf returns the reads the table value v stands for: in t.one or
+// t.two (valid until the next call) unless in a chunk or a spill.
+func (t *Tracker) readsOf(s *section, v *ev) []ev {
+	switch v.info & flagPair {
+	case 0:
+		t.one[0] = *v
+		return t.one[:]
+	case flagPair:
+		v.unpair(&t.two)
+		return t.two[:]
+	case flagChunk:
 		x := v.off * chunkLen
 		return s.chunks[x : x+v.ms : x+chunkLen]
-	case v.info&flagSpill != 0:
-		return s.spills[v.off]
 	}
-	return nil
+	return s.spills[v.off]
 }
 
 // has reports whether key has state in s.
@@ -393,22 +400,19 @@ func (t *Tracker) get(s *section, key plateKey) (int, []ev) {
 	if i < 0 {
 		return i, nil
 	}
-	v := s.tracks.slots[i].val
-	if v.info&(flagChunk|flagSpill) != 0 {
-		return i, s.reads(v)
-	}
-	t.one[0] = v
-	return i, t.one[:]
+	return i, t.readsOf(s, &s.tracks.slots[i].val)
 }
 
 // put replaces the reads in slot i of s.tracks (get's, no insert or remove
 // since) by kept (which must not be the slice get returned).
 func (t *Tracker) put(s *section, i int, kept []ev) {
 	v := s.tracks.slots[i].val
-	switch {
-	case v.info&flagChunk != 0 && (len(kept) < 2 || len(kept) > chunkLen):
+	var p ev
+	packed := len(kept) == 2 && !t.noPair && packPair(&kept[0], &kept[1], &p)
+	switch inChunk := !packed && len(kept) >= 2 && len(kept) <= chunkLen; {
+	case v.info&flagPair == flagChunk && !inChunk:
 		s.freeChunks = append(s.freeChunks, v.off)
-	case v.info&flagSpill != 0 && len(kept) <= chunkLen:
+	case v.info&flagPair == flagSpill && len(kept) <= chunkLen:
 		t.freeSpill(s.dropSpill(v.off))
 	}
 	switch {
@@ -418,14 +422,16 @@ func (t *Tracker) put(s *section, i int, kept []ev) {
 		t.m.pendingAdd(-1)
 	case len(kept) == 1:
 		s.tracks.slots[i].val = kept[0]
+	case packed:
+		s.tracks.slots[i].val = p
 	case len(kept) <= chunkLen:
-		if v.info&flagChunk == 0 {
+		if v.info&flagPair != flagChunk {
 			v = ev{info: flagChunk, off: s.addChunk()}
 		}
 		v.ms = int64(copy(s.chunks[v.off*chunkLen:v.off*chunkLen+chunkLen], kept))
 		s.tracks.slots[i].val = v
 	default:
-		if v.info&flagSpill == 0 {
+		if v.info&flagPair != flagSpill {
 			v = ev{info: flagSpill, off: s.addSpill(t.newSpill())}
 			s.tracks.slots[i].val = v
 		}
@@ -620,6 +626,12 @@ func (t *Tracker) process(i int, key plateKey, wm int64) (left bool) {
 	if evs == nil {
 		return shielded
 	}
+	if len(evs) == 2 && wm == natural && s.shields.len() == 0 && !t.noFast &&
+		evs[0].info&(flagEntry|flagExit) == 0 && evs[1].info&flagExit != 0 && evs[1].ms+s.dedupe < natural {
+		t.decidePair(i, key, slot, evs)
+		return false
+	}
+	t.processed[0]++
 	var f forced
 	var last ev
 	hadLast := evs[0].info&flagEntry != 0
@@ -744,6 +756,29 @@ func (t *Tracker) process(i int, key plateKey, wm int64) (left bool) {
 		t.shield(i, key, f)
 	}
 	return left
+}
+
+// decidePair is process for most vehicles, taking the same decisions
+// without building clusters: the plate's reads evs are an undecided entry
+// and an exit, both final (so each a cluster of its own, the entry first),
+// no flush and no shield. The entry becomes current with its own pin and,
+// unless the exit is beyond max_travel, pairs with the exit.
+func (t *Tracker) decidePair(i int, key plateKey, slot int, evs []ev) {
+	t.processed[1]++
+	s, sh := t.secs[i], t.segShift
+	last, x := evs[0], evs[1]
+	last.info |= flagEntry
+	if x.ms-last.ms > s.maxTravel {
+		t.single(s, OutcomeUnmatchedEntry, key, last.ms)
+		t.single(s, OutcomeUnmatchedExit, key, x.ms)
+	} else {
+		pin := min(last.pinSeg(sh), x.pinSeg(sh))
+		t.bridge(max(x.pinSeg(sh), last.off>>sh), pin)
+		t.pair(i, key, &last, &x, pin)
+	}
+	t.segDec(last.pinSeg(sh))
+	t.segDec(x.pinSeg(sh))
+	t.put(s, slot, nil)
 }
 
 // lastPairing returns the position in order of the last cluster final at wm
