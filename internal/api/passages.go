@@ -243,7 +243,7 @@ func (s *Server) trajectory(w http.ResponseWriter, r *http.Request) {
 	err := store.EachPage(page, func(rd plate.Read) error {
 		if len(fc.Features) == maxTrajectory {
 			fc.Truncated = true
-			return store.Stop
+			return store.ErrStop
 		}
 		f := feature{Type: "Feature", Properties: map[string]any{
 			"camera": rd.CameraID, "ts": string(plate.AppendTime(nil, rd.TS)), "read_id": rd.ReadID}}

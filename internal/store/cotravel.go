@@ -67,7 +67,7 @@ func (s *Store) CoTravel(q CoTravelQuery) (CoTravel, error) {
 	err := EachPage(page, func(t plate.Read) error {
 		if res.Targets == maxTargets {
 			res.Truncated = true
-			return Stop
+			return ErrStop
 		}
 		res.Targets++
 		near := map[string]bool{} // plates already counted for this target passage

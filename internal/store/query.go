@@ -128,12 +128,12 @@ func cursorCheck(norm string, pos []byte) uint32 {
 	return uint32(d.Sum64())
 }
 
-// Stop, returned by the fn of EachPage, ends it early without an error.
-var Stop = errors.New("stop")
+// ErrStop, returned by the fn of EachPage, ends it early without an error.
+var ErrStop = errors.New("stop")
 
 // EachPage calls fn with every passage of the pages page returns, following
 // their cursors from the first page, until a page has no next one or fn
-// returns an error: EachPage returns it, or nil for Stop. page is a paged
+// returns an error: EachPage returns it, or nil for ErrStop. page is a paged
 // query such as Passages or CameraPassages with its cursor left to fill.
 func EachPage(page func(after string) ([]plate.Read, string, error), fn func(plate.Read) error) error {
 	after := ""
@@ -144,7 +144,7 @@ func EachPage(page func(after string) ([]plate.Read, string, error), fn func(pla
 		}
 		for _, r := range reads {
 			if err := fn(r); err != nil {
-				if errors.Is(err, Stop) {
+				if errors.Is(err, ErrStop) {
 					return nil
 				}
 				return err
