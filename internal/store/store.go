@@ -272,7 +272,7 @@ func badgerOptions(dir string, sync bool, logger *slog.Logger) badger.Options {
 	o.BaseTableSize = 2 << 20
 	o.NumCompactors = 2 // Badger refuses 1
 	o.BlockCacheSize = 32 << 20
-	o.IndexCacheSize = 32 << 20 // else every table's index and bloom filter stays in memory
+	o.IndexCacheSize = 256 << 20 // else every table's index and bloom filter stays in memory; 32 MiB made a cold plate history p99 25 ms at 1e8 passages (5 ms now)
 	o.BlockSize = 16 << 10      // 4 KiB blocks compress worse: 81 vs 73 B/passage
 	o.Compression = options.ZSTD
 	o.ZSTDCompressionLevel = 1 // Snappy saves 6 % CPU and costs 30 % more disk
