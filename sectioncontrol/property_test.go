@@ -355,28 +355,36 @@ func TestSkipChangesNothing(t *testing.T) {
 // (packPair) instead of in a chunk changes nothing (see differential): the
 // traffic meets the limits of packing as well as the pairs that fit.
 func TestPackChangesNothing(t *testing.T) {
-	differential(t, 1000, func(tr *Tracker, general bool) { tr.noPair = general }, func(tr *Tracker) (taken, not int) {
-		for _, sl := range tr.secs[0].tracks.slots {
-			switch {
-			case sl.key == 0:
-			case sl.val.info&flagPair == flagPair:
-				taken++
-			case sl.val.info&flagPair == flagChunk && sl.val.ms == 2:
-				not++
-			}
+	differential(t, 1000, func(tr *Tracker, general bool) { tr.noPair = general }, countPacked)
+}
+
+// countPacked counts the plates of the first section with two reads packed
+// (taken) and in a chunk (not).
+func countPacked(tr *Tracker) (taken, not int) {
+	for _, sl := range tr.secs[0].tracks.slots {
+		switch {
+		case sl.key == 0:
+		case sl.val.info&flagPair == flagPair:
+			taken++
+		case sl.val.info&flagPair == flagChunk && sl.val.ms == 2:
+			not++
 		}
-		return taken, not
-	})
+	}
+	return taken, not
 }
 
 // TestFastPairChangesNothing: process's fast path (decidePair) takes the
 // decisions the general path would (see differential).
 func TestFastPairChangesNothing(t *testing.T) {
-	differential(t, 20, func(tr *Tracker, general bool) { tr.noFast = general }, func(tr *Tracker) (taken, not int) {
-		taken, not = tr.processed[1], tr.processed[0]
-		tr.processed = [2]int{}
-		return taken, not
-	})
+	differential(t, 20, func(tr *Tracker, general bool) { tr.noFast = general }, countFastPair)
+}
+
+// countFastPair counts the process calls since the last count that took
+// decidePair (taken) and the general path (not).
+func countFastPair(tr *Tracker) (taken, not int) {
+	taken, not = tr.processed[1], tr.processed[0]
+	tr.processed = [2]int{}
+	return taken, not
 }
 
 // differential checks that a Tracker with a fast path (set(tr, false))
@@ -454,53 +462,89 @@ func differential(t *testing.T, atLeast int, set func(tr *Tracker, general bool)
 			}
 		}
 		slices.SortStableFunc(as, func(a, b arrival) int { return a.at.Compare(b.at) })
-		run := func(general bool) (out []string, taken, not int) {
-			tr, err := New(cfg, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			set(tr, general)
-			idle := rand.New(rand.NewPCG(seed, 8))
-			now := time.Unix(0, 0)
-			for i := range as {
-				tr.Observe(&as[i].r, base+int64(i)*stride)
-				y, n := count(tr)
-				taken, not = taken+y, not+n
-				if seed%2 == 1 && idle.IntN(50) == 0 {
-					now = now.Add(time.Minute) // idle: a flush
-				}
-				now = now.Add(time.Millisecond)
-				// The segments too: what a checkpoint would be from, once the
-				// reads holding it back are decided.
-				h := uint64(0)
-				for _, sg := range tr.rp.segs {
-					h = (h^uint64(sg.block))*0x100000001b3 ^ uint64(sg.live)<<32 ^ uint64(sg.back)
-				}
-				line := fmt.Sprintf("%d pending=%d segs=%x cp=%x:", i, tr.Pending(), h, tr.Checkpoint(nil))
-				for _, d := range tr.Advance(now) {
-					line += " " + formatDecision(&d, true)
-				}
-				out = append(out, line)
-			}
-			for _, d := range tr.Advance(now.Add(time.Hour)) {
-				out = append(out, formatDecision(&d, true))
-			}
-			return out, taken, not
-		}
-		want, _, _ := run(true)
-		got, taken, not := run(false)
-		for i := range min(len(got), len(want)) {
-			if got[i] != want[i] {
-				t.Fatalf("seed %d: with the fast path\ngot  %s\nwant %s", seed, got[i], want[i])
+		idle := rand.New(rand.NewPCG(seed, 8))
+		steps := make([]diffStep, len(as))
+		for i := range as {
+			steps[i] = diffStep{r: as[i].r, off: base + int64(i)*stride}
+			if seed%2 == 1 && idle.IntN(50) == 0 {
+				steps[i].pause = time.Minute // idle: a flush
 			}
 		}
-		if len(got) != len(want) {
-			t.Fatalf("seed %d: %d lines, want %d", seed, len(got), len(want))
-		}
+		taken, not, _ := compareFast(t, fmt.Sprintf("seed %d", seed), cfg, steps, set, count)
 		if taken < atLeast || not < atLeast {
 			t.Fatalf("seed %d: fast path taken %d times, not %d: the traffic is wrong", seed, taken, not)
 		}
 	}
+}
+
+// diffStep is one read of a compareFast run: observed at offset off, then
+// the processing clock moves by pause and 1 ms, and Advance is called. what
+// names the case the read belongs to in failure messages (may be empty).
+type diffStep struct {
+	r     plate.Read
+	off   int64
+	pause time.Duration
+	what  string
+}
+
+// compareFast runs steps through a Tracker with a fast path (set(tr,
+// false)) and one without (set(tr, true)), then advances the clock by an
+// hour (a final flush), and fails unless both take the same decisions in
+// the same Advances, with the same pending counts, replay segments and
+// checkpoints after every read. It returns how often count reported the
+// fast path taken and not in the run with it, and that run's decisions:
+// decided[i] those of the Advance after steps[i], decided[len(steps)] those
+// of the final flush.
+func compareFast(t *testing.T, name string, cfg Config, steps []diffStep, set func(tr *Tracker, general bool), count func(tr *Tracker) (taken, not int)) (taken, not int, decided [][]Decision) {
+	t.Helper()
+	run := func(general bool) (out []string, taken, not int, decided [][]Decision) {
+		tr, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set(tr, general)
+		now := time.Unix(0, 0)
+		for i := range steps {
+			tr.Observe(&steps[i].r, steps[i].off)
+			y, n := count(tr)
+			taken, not = taken+y, not+n
+			now = now.Add(steps[i].pause + time.Millisecond)
+			// The segments too: what a checkpoint would be from, once the
+			// reads holding it back are decided.
+			h := uint64(0)
+			for _, sg := range tr.rp.segs {
+				h = (h^uint64(sg.block))*0x100000001b3 ^ uint64(sg.live)<<32 ^ uint64(sg.back)
+			}
+			line := fmt.Sprintf("%d pending=%d segs=%x cp=%x:", i, tr.Pending(), h, tr.Checkpoint(nil))
+			ds := tr.Advance(now)
+			for _, d := range ds {
+				line += " " + formatDecision(&d, true)
+			}
+			out = append(out, line)
+			decided = append(decided, slices.Clone(ds))
+		}
+		ds := tr.Advance(now.Add(time.Hour))
+		for _, d := range ds {
+			out = append(out, formatDecision(&d, true))
+		}
+		decided = append(decided, slices.Clone(ds))
+		return out, taken, not, decided
+	}
+	want, _, _, _ := run(true)
+	got, taken, not, decided := run(false)
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			what := "the final flush"
+			if i < len(steps) {
+				what = fmt.Sprintf("read %s %s %s (%s)", steps[i].r.TS.Format(plate.TimeFormat), steps[i].r.CameraID, steps[i].r.PlateNorm, steps[i].what)
+			}
+			t.Fatalf("%s: with the fast path, after %s\ngot  %s\nwant %s", name, what, got[i], want[i])
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d lines, want %d", name, len(got), len(want))
+	}
+	return taken, not, decided
 }
 
 // TestPackPair checks packPair at the limits of what it packs: what it
