@@ -217,6 +217,8 @@ func (s *Store) flusher(stop <-chan struct{}, done chan<- struct{}) {
 // and the deletion) is the same key, and a posting in two blocks is one
 // answer: readers drop repeats.
 func (s *Store) flushIndex() error {
+	s.flushMu.Lock() // one flush at a time: the flusher, Close, tests
+	defer s.flushMu.Unlock()
 	s.postMu.Lock()
 	if s.flushing == nil {
 		if len(s.pending.journal) == 0 {
