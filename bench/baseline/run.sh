@@ -36,6 +36,10 @@ if [ "$(id -u)" = 0 ]; then
 	as_pg=(runuser -u postgres --)
 fi
 cleanup() {
+	rc=$?
+	if [ "$rc" != 0 ]; then # the logs go with $tmp: show what failed first
+		for f in "$tmp"/*.log; do [ -s "$f" ] && { echo "== $f" >&2; tail -20 "$f" >&2; }; done
+	fi
 	"${as_pg[@]}" "$PGBIN/pg_ctl" -D "$tmp/pg/data" -m fast stop >/dev/null 2>&1 || true
 	redis-cli -p "$REDISPORT" shutdown nosave >/dev/null 2>&1 || true
 	rm -rf "$tmp"
