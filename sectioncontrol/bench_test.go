@@ -2,6 +2,7 @@ package sectioncontrol
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -282,4 +283,41 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkReplayWindow reports how many reads a restart at the end of the
+// steady stream would replay (C - S of the checkpoint): about max_travel's
+// worth is the intent; under continuous traffic S has been found not to
+// move (README, "Restarts"), and this is the figure a fix must bring down.
+func BenchmarkReplayWindow(b *testing.B) {
+	evs, plates := steadyStream()
+	cfg := benchConfig()
+	cfg.Sections[0].MaxTravel = 10 * time.Minute
+	t0 := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC).UnixMilli()
+	r := plate.Read{Country: "BE", Confidence: 0.93, Lane: 1, ReadID: "cam/20261122T070000.000Z/1", ImageRef: "s3://anpr/x.jpg"}
+	for b.Loop() {
+		tr, err := New(cfg, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Unix(0, 0)
+		for i := range evs {
+			e := &evs[i]
+			r.CameraID, r.TS = steadyCams[e.cam], time.UnixMilli(t0+e.ms)
+			r.Plate, r.PlateNorm, r.VehicleClass = plates[e.plate], plates[e.plate], classes[e.class]
+			tr.Observe(&r, int64(i))
+			if i%1000 == 999 {
+				now = now.Add(time.Millisecond)
+				tr.Advance(now)
+			}
+		}
+		cp := tr.Checkpoint(nil)
+		start, n := binary.Varint(cp[1:])
+		if n <= 0 {
+			b.Fatal("bad checkpoint")
+		}
+		b.ReportMetric(float64(int64(len(evs))-start), "replay-reads")
+		b.ReportMetric(float64(len(evs)), "reads")
+		b.ReportMetric(float64(len(cp)), "checkpoint-bytes")
+	}
 }
