@@ -24,9 +24,11 @@ const (
 // formatVersion is the version of the key and value encodings. 1 (never
 // written) is the layout before the passage value stored the read id and
 // image ref in derived pieces; 2 had a camera and trigram key per posting;
-// 3, the current one, writes them in blocks. A store of another
+// 3 wrote them in blocks with the read id hash in every camera posting; 4,
+// the current one, replaces it by the read id's sequence number when the
+// read id has the gateway form. A store of another
 // version is refused at Open (ErrFormat) rather than read wrong.
-const formatVersion = 3
+const formatVersion = 4
 
 // Sizes of the fixed parts of keys.
 const (

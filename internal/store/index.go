@@ -195,5 +195,5 @@ func (s *Store) appendPostings(sc *scratch, r *plate.Read, h []byte) {
 		}
 		sc.indexed[pd] = struct{}{}
 	}
-	sc.journal = appendJournal(sc.journal, r, h, tri)
+	sc.journal = appendJournal(sc.journal, r, h, gatewaySeq(r), tri)
 }

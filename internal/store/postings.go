@@ -6,7 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -37,6 +40,7 @@ type camPos struct {
 	ms    int64
 	plate string
 	h     [idHashLen]byte
+	seq   uint64 // read id camera/time/seq-1 (gatewayReadID) when > 0
 }
 
 func (p *camPos) compare(q *camPos) int {
@@ -80,14 +84,16 @@ func newPostings() *postings {
 }
 
 // appendJournal appends r's postings to a journal value: camera, capture
-// time, plate, h and whether the plate's trigrams of the day go with it.
-func appendJournal(dst []byte, r *plate.Read, h []byte, trigrams bool) []byte {
+// time, plate, h, seq (see camPos) and whether the plate's trigrams of the
+// day go with it.
+func appendJournal(dst []byte, r *plate.Read, h []byte, seq uint64, trigrams bool) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(r.CameraID)))
 	dst = append(dst, r.CameraID...)
 	dst = binary.AppendUvarint(dst, uint64(r.TS.UnixMilli()))
 	dst = binary.AppendUvarint(dst, uint64(len(r.PlateNorm)))
 	dst = append(dst, r.PlateNorm...)
 	dst = append(dst, h...)
+	dst = binary.AppendUvarint(dst, seq)
 	if trigrams {
 		return append(dst, 1)
 	}
@@ -104,6 +110,7 @@ func (p *postings) addJournal(key, val []byte, cameras map[string]string) error 
 		ms := d.uvarint()
 		norm := d.bytes(d.uvarint())
 		h := d.bytes(idHashLen)
+		seq := d.uvarint()
 		tri := d.bytes(1)
 		if d.err != nil || ms > maxIndexMs || !validNorm(string(norm)) {
 			return fmt.Errorf("journal entry %x: %w", key, errCorrupt)
@@ -113,7 +120,7 @@ func (p *postings) addJournal(key, val []byte, cameras map[string]string) error 
 			camera = string(cam)
 			cameras[camera] = camera
 		}
-		pos := camPos{ms: int64(ms), plate: string(norm)}
+		pos := camPos{ms: int64(ms), plate: string(norm), seq: seq}
 		copy(pos.h[:], h)
 		ch := camHour{floorDiv(pos.ms, msPerHour), camera}
 		p.cams[ch] = append(p.cams[ch], pos)
@@ -298,7 +305,9 @@ func appendDigest(key, val []byte) []byte {
 
 // appendCameraBlock appends a camera block of ps (sorted): each posting as
 // the uvarint of its capture time after the previous one's (the first after
-// the hour's start), the plate (uvarint length and bytes) and h.
+// the hour's start), the plate (uvarint length and bytes), and the uvarint
+// seq: when 0, h follows; else the read id is camera/time/seq-1, which
+// gives h again (8 random bytes replaced by one or two).
 func appendCameraBlock(dst []byte, hour int64, ps []camPos) []byte {
 	prev := hour * msPerHour
 	for i := range ps {
@@ -307,27 +316,65 @@ func appendCameraBlock(dst []byte, hour int64, ps []camPos) []byte {
 		prev = p.ms
 		dst = binary.AppendUvarint(dst, uint64(len(p.plate)))
 		dst = append(dst, p.plate...)
-		dst = append(dst, p.h[:]...)
+		dst = binary.AppendUvarint(dst, p.seq)
+		if p.seq == 0 {
+			dst = append(dst, p.h[:]...)
+		}
 	}
 	return dst
 }
 
-// decodeCameraBlock calls fn with each posting of a camera block of hour.
-func decodeCameraBlock(hour int64, val []byte, fn func(camPos)) error {
+// decodeCameraBlock calls fn with each posting of a camera block of
+// camera's hour.
+func decodeCameraBlock(hour int64, camera string, val []byte, fn func(camPos)) error {
 	d := decoder{b: val}
 	ms := hour * msPerHour
+	var id []byte
 	for len(d.b) > 0 {
 		ms += int64(min(d.uvarint(), uint64(msPerHour)))
 		norm := d.bytes(d.uvarint())
-		h := d.bytes(idHashLen)
-		if d.err != nil || !validNorm(string(norm)) {
+		p := camPos{ms: ms, plate: string(norm), seq: d.uvarint()}
+		if p.seq == 0 {
+			copy(p.h[:], d.bytes(idHashLen))
+		} else {
+			id = gatewayReadID(id[:0], camera, ms, p.seq-1)
+			sum := sha256.Sum256(id)
+			copy(p.h[:], sum[:])
+		}
+		if d.err != nil || !validNorm(p.plate) {
 			return errCorrupt
 		}
-		p := camPos{ms: ms, plate: string(norm)}
-		copy(p.h[:], h)
 		fn(p)
 	}
 	return nil
+}
+
+// gatewayReadID appends the read id a gateway gives the read n of camera
+// at ms: "camera/20060102T150405.000Z/n" (SPEC §3's example).
+func gatewayReadID(dst []byte, camera string, ms int64, n uint64) []byte {
+	dst = append(dst, camera...)
+	dst = append(dst, '/')
+	dst = time.UnixMilli(ms).UTC().AppendFormat(dst, "20060102T150405.000Z")
+	dst = append(dst, '/')
+	return strconv.AppendUint(dst, n, 10)
+}
+
+// gatewaySeq returns n+1 if r's read id is gatewayReadID's for n, else 0.
+func gatewaySeq(r *plate.Read) uint64 {
+	id := r.ReadID
+	i := strings.LastIndexByte(id, '/')
+	if i < 0 || i == len(id)-1 || len(id)-i > 21 || id[i+1] == '0' && i+2 < len(id) {
+		return 0
+	}
+	n, err := strconv.ParseUint(id[i+1:], 10, 64)
+	if err != nil || n == math.MaxUint64 {
+		return 0
+	}
+	var buf [96]byte
+	if string(gatewayReadID(buf[:0], r.CameraID, r.TS.UnixMilli(), n)) != id {
+		return 0
+	}
+	return n + 1
 }
 
 // appendTrigramGroup appends the postings of one trigram (key, triKey's)
@@ -425,7 +472,7 @@ func (s *Store) cameraHour(hour int64, camera string, fromMs, toMs int64) ([]cam
 				cam = string(key[len(prefix) : len(prefix)+z])
 			}
 			if err := it.Item().Value(func(val []byte) error {
-				return decodeCameraBlock(hour, val, func(p camPos) {
+				return decodeCameraBlock(hour, cam, val, func(p camPos) {
 					if keep(&p) {
 						hits = append(hits, camHit{p, cam})
 					}

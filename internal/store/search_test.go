@@ -31,6 +31,9 @@ func known(t *testing.T, s *Store, n int) []plate.Read {
 	for i := range n {
 		r := read(plates[rng.IntN(len(plates))], base.Add(time.Duration(rng.Int64N(int64(72*time.Hour)))).Truncate(time.Millisecond), i)
 		r.CameraID = fmt.Sprintf("CAM-%d", rng.IntN(6))
+		if i%2 == 0 { // a gateway's read id, which the camera postings derive h from
+			r.ReadID = fmt.Sprintf("%s/%s/%d", r.CameraID, r.TS.Format("20060102T150405.000Z"), i)
+		}
 		all = append(all, r)
 	}
 	// Half the postings end in blocks, half stay pending, and the first
@@ -475,4 +478,58 @@ func journal(t *testing.T, s *Store) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+func TestGatewaySeq(t *testing.T) {
+	ts := time.Date(2026, 11, 22, 7, 0, 0, 123e6, time.UTC)
+	for _, c := range []struct {
+		camera, id string
+		want       uint64
+	}{
+		{"CAM-E40-101", "CAM-E40-101/20261122T070000.123Z/1", 2},
+		{"CAM-E40-101", "CAM-E40-101/20261122T070000.123Z/0", 1},
+		{"CAM-E40-101", "CAM-E40-101/20261122T070000.123Z/18446744073709551614", 18446744073709551615},
+		{"CAM-E40-101", "CAM-E40-101/20261122T070000.123Z/18446744073709551615", 0}, // n+1 overflows
+		{"CAM-E40-101", "CAM-E40-101/20261122T070000.123Z/01", 0},                   // not the canonical n
+		{"CAM-E40-101", "CAM-E40-101/20261122T070000.124Z/1", 0},                    // another time
+		{"CAM-E40-102", "CAM-E40-101/20261122T070000.123Z/1", 0},                    // another camera
+		{"CAM-E40-101", "CAM-E40-101/20261122T070000.123Z/", 0},
+		{"CAM-E40-101", "CAM-E40-101/20261122T070000.123Z/1x", 0},
+		{"CAM-E40-101", "1", 0},
+	} {
+		r := plate.Read{CameraID: c.camera, ReadID: c.id, TS: ts}
+		if got := gatewaySeq(&r); got != c.want {
+			t.Errorf("gatewaySeq(%q at %q) = %d, want %d", c.id, c.camera, got, c.want)
+		}
+	}
+}
+
+// TestCameraBlockRoundTrip: a block gives back each posting's h, whether
+// it holds h or the read id's sequence number.
+func TestCameraBlockRoundTrip(t *testing.T) {
+	const camera = "CAM-E40-001"
+	hour := hourOf(now())
+	var want []camPos
+	for i := range 50 {
+		r := read(plateOf(i), time.UnixMilli(hour*msPerHour+int64(i)*1000).UTC(), i)
+		r.CameraID = camera
+		r.ReadID = fmt.Sprintf("%s/%s/%d", camera, r.TS.Format("20060102T150405.000Z"), i)
+		if i%3 == 0 {
+			r.ReadID = "opaque-" + r.ReadID
+		}
+		key := appendPassageKey(nil, &r)
+		p := camPos{ms: r.TS.UnixMilli(), plate: r.PlateNorm, seq: gatewaySeq(&r)}
+		copy(p.h[:], key[len(key)-idHashLen:])
+		if (i%3 == 0) != (p.seq == 0) {
+			t.Fatalf("read id %q: seq %d", r.ReadID, p.seq)
+		}
+		want = append(want, p)
+	}
+	var got []camPos
+	if err := decodeCameraBlock(hour, camera, appendCameraBlock(nil, hour, want), func(p camPos) { got = append(got, p) }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("block gave %+v,\nwant %+v", got, want)
+	}
 }
