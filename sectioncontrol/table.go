@@ -32,20 +32,10 @@ func (t *table[V]) home(k plateKey) int {
 
 // find returns k's slot, or -1.
 func (t *table[V]) find(k plateKey) int {
-	if len(t.slots) == 0 {
-		return -1
+	if i, ok := t.lookup(k); ok {
+		return i
 	}
-	for i := t.home(k); ; {
-		switch t.slots[i].key {
-		case k:
-			return i
-		case 0:
-			return -1
-		}
-		if i++; i == len(t.slots) {
-			i = 0
-		}
-	}
+	return -1
 }
 
 // lookup returns k's slot and true, or the empty slot ending k's probe
