@@ -49,21 +49,12 @@ func (t *tokens) fill(camera, readID string, ts time.Time) {
 	*t = tokens{camera: camera, readID: readID}
 	t.mark(camera)
 	t.mark(readID)
-	ts = time.UnixMilli(ts.UnixMilli()).UTC()
-	y, mo, d := ts.Date()
-	if y < 1000 || y > 9999 {
-		return
-	}
-	h, mi, s := ts.Clock()
 	// 20060102T150405.000Z then 2006-01-02T15:04:05.000Z then 2006/01/02:
 	// the date forms are cut from them.
-	b := t.time[:0]
-	b = digits(b, y*10000+int(mo)*100+d, 8)
-	b = append(b, 'T')
-	b = digits(b, h*10000+mi*100+s, 6)
-	b = append(b, '.')
-	b = digits(b, ts.Nanosecond()/1e6, 3)
-	b = append(b, 'Z')
+	b, ok := appendStampBasic(t.time[:0], ts)
+	if !ok {
+		return
+	}
 	st := b[:20]
 	b = append(b, st[0:4]...)
 	b = append(b, '-')
@@ -87,6 +78,23 @@ func (t *tokens) fill(camera, readID string, ts time.Time) {
 	t.span[tokDateISO] = [2]uint8{20, 30}
 	t.span[tokDatePath] = [2]uint8{44, 54}
 	t.first[b[0]>>6] |= 1 << (b[0] & 63) // every time form starts with the year
+}
+
+// appendStampBasic appends ts as 20060102T150405.000Z (UTC, to the ms);
+// outside the years 1000–9999 it appends nothing and reports false.
+func appendStampBasic(dst []byte, ts time.Time) ([]byte, bool) {
+	ts = time.UnixMilli(ts.UnixMilli()).UTC()
+	y, mo, d := ts.Date()
+	if y < 1000 || y > 9999 {
+		return dst, false
+	}
+	h, mi, s := ts.Clock()
+	dst = digits(dst, y*10000+int(mo)*100+d, 8)
+	dst = append(dst, 'T')
+	dst = digits(dst, h*10000+mi*100+s, 6)
+	dst = append(dst, '.')
+	dst = digits(dst, ts.Nanosecond()/1e6, 3)
+	return append(dst, 'Z'), true
 }
 
 func (t *tokens) mark(s string) {

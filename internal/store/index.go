@@ -73,12 +73,12 @@ func appendHourPrefix(dst []byte, hour int64) []byte {
 	return binary.BigEndian.AppendUint32(dst, uint32(hour))
 }
 
-// appendTrigramPrefix appends 'G' day bucket: the blocks holding tri's
-// postings of that day (and those of the bucket's other trigrams).
-func appendTrigramPrefix(dst []byte, day int64, tri string) []byte {
+// appendTrigramPrefix appends 'G' day bucket: the blocks holding the
+// postings of that day of the bucket's trigrams (bucketOf).
+func appendTrigramPrefix(dst []byte, day int64, bucket byte) []byte {
 	dst = append(dst, prefixTrigram)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(day))
-	return append(dst, bucketOf(tri))
+	return append(dst, bucket)
 }
 
 // bucketOf spreads trigrams over 256 buckets: a pattern query reads one

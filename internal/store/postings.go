@@ -270,7 +270,7 @@ func (s *Store) flushIndex() error {
 			tps = tps[g:]
 		}
 		day := int64(k >> 32)
-		key := append(binary.BigEndian.AppendUint16([]byte{prefixTrigram}, uint16(day)), byte(k>>24))
+		key := appendTrigramPrefix(nil, day, byte(k>>24))
 		// The postings outlive the day's last passage.
 		if err := set(appendDigest(key, blk), blk, expiresAt(time.UnixMilli((day+1)*msPerDay), s.retention)); err != nil {
 			return fmt.Errorf("index flush: %w", err)
@@ -293,7 +293,6 @@ func (s *Store) flushIndex() error {
 	s.postMu.Lock()
 	s.flushing = nil
 	s.postMu.Unlock()
-	s.flushes.Add(1)
 	return nil
 }
 
@@ -337,7 +336,10 @@ func decodeCameraBlock(hour int64, camera string, val []byte, fn func(camPos)) e
 		if p.seq == 0 {
 			copy(p.h[:], d.bytes(idHashLen))
 		} else {
-			id = gatewayReadID(id[:0], camera, ms, p.seq-1)
+			var ok bool
+			if id, ok = gatewayReadID(id[:0], camera, ms, p.seq-1); !ok {
+				return errCorrupt
+			}
 			sum := sha256.Sum256(id)
 			copy(p.h[:], sum[:])
 		}
@@ -350,13 +352,14 @@ func decodeCameraBlock(hour int64, camera string, val []byte, fn func(camPos)) e
 }
 
 // gatewayReadID appends the read id a gateway gives the read n of camera
-// at ms: "camera/20060102T150405.000Z/n" (SPEC §3's example).
-func gatewayReadID(dst []byte, camera string, ms int64, n uint64) []byte {
+// at ms: "camera/20060102T150405.000Z/n" (SPEC §3's example); false for a
+// time appendStampBasic cannot write.
+func gatewayReadID(dst []byte, camera string, ms int64, n uint64) ([]byte, bool) {
 	dst = append(dst, camera...)
 	dst = append(dst, '/')
-	dst = time.UnixMilli(ms).UTC().AppendFormat(dst, "20060102T150405.000Z")
+	dst, ok := appendStampBasic(dst, time.UnixMilli(ms))
 	dst = append(dst, '/')
-	return strconv.AppendUint(dst, n, 10)
+	return strconv.AppendUint(dst, n, 10), ok
 }
 
 // gatewaySeq returns n+1 if r's read id is gatewayReadID's for n, else 0.
@@ -371,7 +374,7 @@ func gatewaySeq(r *plate.Read) uint64 {
 		return 0
 	}
 	var buf [96]byte
-	if string(gatewayReadID(buf[:0], r.CameraID, r.TS.UnixMilli(), n)) != id {
+	if g, ok := gatewayReadID(buf[:0], r.CameraID, r.TS.UnixMilli(), n); !ok || string(g) != id {
 		return 0
 	}
 	return n + 1
@@ -513,7 +516,7 @@ func (s *Store) trigramPlates(day int64, tri string, fn func(norm []byte)) error
 	for _, p := range mem {
 		fn([]byte(p))
 	}
-	prefix := appendTrigramPrefix(nil, day, tri)
+	prefix := appendTrigramPrefix(nil, day, bucketOf(tri))
 	return s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()

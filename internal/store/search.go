@@ -174,7 +174,7 @@ func (s *Store) CameraPassages(q CameraQuery) ([]plate.Read, string, error) {
 	var last position
 	next := ""
 	fromMs, toMs := decodeTS(start).UnixMilli(), to.UnixMilli()
-	for hour := floorDiv(fromMs, msPerHour); hour <= floorDiv(toMs-1, msPerHour) && next == "" && len(out) <= limit; hour++ {
+	for hour := floorDiv(fromMs, msPerHour); hour <= floorDiv(toMs-1, msPerHour) && next == ""; hour++ {
 		hits, err := s.cameraHour(hour, q.Camera, fromMs, toMs)
 		if err != nil {
 			return nil, "", fmt.Errorf("camera passages: %w", err)

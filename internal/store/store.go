@@ -142,7 +142,6 @@ type Store struct {
 	flushNow      chan struct{}
 	stopFlush     chan struct{}
 	flusherDone   chan struct{}
-	flushes       atomic.Int64
 	noFinalFlush  bool // tests: Close leaves the journal as a crash would
 }
 
