@@ -286,9 +286,8 @@ func processCPU() time.Duration {
 }
 
 // BenchmarkReplayWindow reports how many reads a restart at the end of the
-// steady stream would replay (C - S of the checkpoint): about max_travel's
-// worth is the intent; under continuous traffic S has been found not to
-// move (README, "Restarts"), and this is the figure a fix must bring down.
+// steady stream would replay (C - S of the checkpoint): about max_travel
+// plus max_lateness of the stream, and the checkpoint's size.
 func BenchmarkReplayWindow(b *testing.B) {
 	evs, plates := steadyStream()
 	cfg := benchConfig()

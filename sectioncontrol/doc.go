@@ -121,9 +121,12 @@
 // # Restart by replay
 //
 // Nothing is persisted: Checkpoint returns a small versioned record (the
-// watermark state at an offset S and the idle flushes and evictions since)
+// watermark state at an offset S, the idle flushes and evictions since, the
+// reads after S of groups decided with a read before it, and the shields)
 // and, after a restart, Restore loads it into a new Tracker, which rebuilds
-// the state by re-reading the partition from S. Decisions of the replayed
+// the state by re-reading the partition from S. S is the start of the
+// oldest pending entry's cluster, so a restart re-reads about max_travel
+// plus max_lateness of the partition. Decisions of the replayed
 // reads before the checkpoint are dropped (they were emitted before, and a
 // replay lacking the reads before S could even take other ones); from the
 // checkpoint on, the Tracker decides exactly as the old one would have. See

@@ -20,7 +20,7 @@ import (
 // before exitWM, is a straggler of a decided cluster, or precedes one.
 type shield struct {
 	entryWM, exitWM int64
-	pin             int64 // the earliest replay segment of a forced read, live while the shield lasts
+	gmin            int64 // the earliest replay segment of a read of a group it guards: its stragglers' (replay.go)
 }
 
 // until is when the shield is useless: every read it guards against is
@@ -34,12 +34,12 @@ type forced struct {
 	front    int64 // the latest representative time: earlier reads precede a decision
 	entryEnd int64 // the latest entry read of a forced cluster plus dedupe plus 1
 	exitEnd  int64
-	pin      int64
+	gmin     int64
 }
 
 func (f *forced) add(c *cluster, dedupe int64) {
 	if !f.any {
-		*f = forced{any: true, front: math.MinInt64, entryEnd: math.MinInt64, exitEnd: math.MinInt64, pin: math.MaxInt64}
+		*f = forced{any: true, front: math.MinInt64, entryEnd: math.MinInt64, exitEnd: math.MinInt64, gmin: math.MaxInt64}
 	}
 	f.front = max(f.front, c.rep())
 	if c.exit {
@@ -47,7 +47,15 @@ func (f *forced) add(c *cluster, dedupe int64) {
 	} else {
 		f.entryEnd = max(f.entryEnd, c.lastMs+dedupe+1)
 	}
-	f.pin = min(f.pin, c.minSeg)
+	f.gmin = min(f.gmin, c.minSeg)
+}
+
+// keep widens f to the segment gmin of a group decided with it: a replay
+// that does not rebuild the shield whole skips its stragglers.
+func (f *forced) keep(gmin int64) {
+	if f.any {
+		f.gmin = min(f.gmin, gmin)
+	}
 }
 
 // shield records the clusters f of key in section i.
@@ -55,18 +63,10 @@ func (t *Tracker) shield(i int, key plateKey, f forced) {
 	s := t.secs[i]
 	j := s.shields.find(key)
 	ok := j >= 0
-	var sh shield
-	switch {
-	case !ok:
-		sh = shield{entryWM: math.MinInt64, exitWM: math.MinInt64, pin: f.pin}
-		t.segInc(f.pin)
-	case f.pin < s.shields.slots[j].val.pin:
+	sh := shield{entryWM: math.MinInt64, exitWM: math.MinInt64, gmin: f.gmin}
+	if ok {
 		sh = s.shields.slots[j].val
-		t.segDec(sh.pin)
-		t.segInc(f.pin)
-		sh.pin = f.pin
-	default:
-		sh = s.shields.slots[j].val
+		sh.gmin = min(sh.gmin, f.gmin)
 	}
 	old := sh.until()
 	sh.entryWM = max(sh.entryWM, f.front, f.entryEnd)
@@ -87,7 +87,6 @@ func (t *Tracker) expireShield(i int, key plateKey, natural int64) bool {
 	s := t.secs[i]
 	j := s.shields.find(key)
 	if j >= 0 && natural >= s.shields.slots[j].val.until() {
-		t.segDec(s.shields.slots[j].val.pin)
 		s.shields.remove(j)
 		return false
 	}

@@ -513,7 +513,7 @@ func compareFast(t *testing.T, name string, cfg Config, steps []diffStep, set fu
 			// reads holding it back are decided.
 			h := uint64(0)
 			for _, sg := range tr.rp.segs {
-				h = (h^uint64(sg.block))*0x100000001b3 ^ uint64(sg.live)<<32 ^ uint64(sg.back)
+				h = (h^uint64(sg.block))*0x100000001b3 ^ uint64(sg.live)<<32 ^ uint64(len(sg.dec))
 			}
 			line := fmt.Sprintf("%d pending=%d segs=%x cp=%x:", i, tr.Pending(), h, tr.Checkpoint(nil))
 			ds := tr.Advance(now)

@@ -237,6 +237,143 @@ func TestRestore(t *testing.T) {
 	}
 }
 
+// TestRestoreLong: over ten hours of traffic, restarts at sampled cuts,
+// and restarts of the restored Tracker at a later cut, decide from their
+// cut on exactly as the uninterrupted Tracker; and S follows the traffic:
+// a replay re-reads the reads still needed, not the partition since its
+// first read (a defect of 2026-12-02: S stayed at 0).
+func TestRestoreLong(t *testing.T) {
+	for _, policy := range []string{RouteEach, RouteHighest} {
+		for seed := range uint64(4) {
+			testRestoreLong(t, policy, seed)
+		}
+	}
+}
+
+func testRestoreLong(t *testing.T, policy string, seed uint64) {
+	cfg := replayConfig(t, 0)
+	cfg.RoutePolicy = policy
+	shift := uint8(seed % 2 * 4)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	var reads []plate.Read
+	for w := range 5 { // five two-hour windows of arrivals, end to end
+		for _, r := range arrivals(rng, 400) {
+			r.TS = r.TS.Add(time.Duration(w) * 2 * time.Hour)
+			reads = append(reads, r)
+		}
+	}
+	flushAt := make([]bool, len(reads))
+	nows := make([]time.Time, len(reads))
+	now := time.Unix(0, 0)
+	for i := range reads {
+		flushAt[i] = rng.IntN(40) == 0
+		now = now.Add(time.Second)
+		nows[i] = now
+	}
+	step := func(tr *Tracker, i int, got []string) []string {
+		got = collect(got, tr.Advance(nows[i]))
+		if flushAt[i] {
+			got = collect(got, tr.Advance(nows[i].Add(10*time.Second)))
+		}
+		return got
+	}
+	newTracker := func() *Tracker {
+		tr, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.segShift = shift
+		return tr
+	}
+	orig := newTracker()
+	after := make([][]string, len(reads))
+	cps := make([][]byte, len(reads))
+	skips := 0
+	for i := range reads {
+		orig.Observe(&reads[i], int64(i))
+		after[i] = step(orig, i, nil)
+		cps[i] = orig.Checkpoint(nil)
+		skips += len(orig.rp.skips)
+	}
+	if skips == 0 {
+		t.Fatalf("seed %d: no checkpoint has skips", seed)
+	}
+	wantAfter := func(c int) []string {
+		var want []string
+		for _, ds := range after[c+1:] {
+			want = append(want, ds...)
+		}
+		return want
+	}
+	// restore replays cp from its S, checks that nothing before the cut c
+	// is emitted, and returns the decisions after c; at c2 > c it returns
+	// the checkpoint then too.
+	restore := func(cp []byte, c, c2 int) (got []string, cp2 []byte, from int64) {
+		tr := newTracker()
+		from, err := tr.Restore(cp)
+		if err != nil || from < 0 || from > int64(c+1) {
+			t.Fatalf("seed %d cut %d: from %d, %v", seed, c, from, err)
+		}
+		for i := int(from); i < len(reads); i++ {
+			tr.Observe(&reads[i], int64(i))
+			switch {
+			case i == c:
+				if ds := tr.Advance(nows[i]); len(ds) > 0 {
+					t.Fatalf("seed %d cut %d: replay emitted %q", seed, c, collect(nil, ds))
+				}
+			case i > c:
+				got = step(tr, i, got)
+			}
+			if i == c2 {
+				cp2 = tr.Checkpoint(nil)
+			}
+		}
+		return got, cp2, from
+	}
+	// S trails the oldest state held: an entry awaiting its exit (S0's
+	// max_travel is 2 h), a violation held for its route (2 h 20 min of
+	// max_travel), plus max_lateness, dedupe and the arrival disorder.
+	const window = 2*time.Hour + 20*time.Minute + 10*time.Minute
+	var newest time.Time
+	newestAt := make([]time.Time, len(reads))
+	for i := range reads {
+		if reads[i].TS.After(newest) {
+			newest = reads[i].TS
+		}
+		newestAt[i] = newest
+	}
+	late := 0 // cuts whose window starts after the first read
+	for range 30 {
+		c := len(reads)/10 + rng.IntN(len(reads)*8/10)
+		c2 := c + 1 + rng.IntN(len(reads)-c-1)
+		got, cp2, from := restore(cps[c], c, c2)
+		if want := wantAfter(c); !slices.Equal(got, want) {
+			k := 0
+			for k < min(len(got), len(want)) && got[k] == want[k] {
+				k++
+			}
+			t.Fatalf("policy %s seed %d cut %d (from %d): decisions after the cut differ:\ngot  %q\nwant %q", policy, seed, c, from, got[k:min(len(got), k+3)], want[k:min(len(want), k+3)])
+		}
+		if oldest := newestAt[c].Add(-window); reads[from].TS.Before(oldest) {
+			t.Fatalf("policy %s seed %d cut %d: the replay starts at %d, captured %s, more than %v before the newest read",
+				policy, seed, c, from, reads[from].TS.Format(time.TimeOnly), window)
+		} else if oldest.After(reads[0].TS) {
+			late++
+		}
+		if got, _, from := restore(cp2, c2, -1); !slices.Equal(got, wantAfter(c2)) {
+			want := wantAfter(c2)
+			k := 0
+			for k < min(len(got), len(want)) && got[k] == want[k] {
+				k++
+			}
+			t.Fatalf("policy %s seed %d cut %d then %d (from %d): decisions after the second cut differ:\ngot  %q\nwant %q", policy, seed, c, c2, from, got[k:min(len(got), k+3)], want[k:min(len(want), k+3)])
+		}
+	}
+	if late < 15 {
+		t.Fatalf("seed %d: only %d cuts more than %v into the traffic", seed, late, window)
+	}
+}
+
 func containsWord(s, w string) bool {
 	for _, f := range splitFields(s) {
 		if f == w {

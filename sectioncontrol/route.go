@@ -25,6 +25,7 @@ type held struct {
 	entry, exit int64
 	excess      float64 // corrected − limit
 	pin         int64   // the earliest replay segment of a read of the pair, live while held
+	grp         int32   // the open group of the pair's reads, decided with the traversal (replay.go)
 }
 
 // compileRoutes groups the sections by route, under route_policy highest.
@@ -78,15 +79,17 @@ func (t *Tracker) readyAt(r *route, h *held) int64 {
 	return at
 }
 
-// hold keeps the violation d of key in section s until its traversal ends.
-func (t *Tracker) hold(s *section, key plateKey, d Decision, entry, exit, pin int64, excess float64) {
+// hold keeps the violation d of key in section s until its traversal ends,
+// and returns the open group for the reads of its pair.
+func (t *Tracker) hold(s *section, key plateKey, d Decision, entry, exit, pin int64, excess float64) int32 {
 	r := t.routes[s.route]
-	h := held{d: d, pos: s.pos, entry: entry, exit: exit, excess: excess, pin: pin}
+	h := held{d: d, pos: s.pos, entry: entry, exit: exit, excess: excess, pin: pin, grp: t.newGroup()}
 	hs := r.held[key]
 	j, _ := slices.BinarySearchFunc(hs, &h, cmpHeld)
 	r.held[key] = slices.Insert(hs, j, h)
 	t.segInc(pin)
 	t.routeDue.push(makeDue(t.readyAt(r, &h), s.route, key))
+	return h.grp
 }
 
 // cmpHeld orders held violations by exit, then route position and entry.
@@ -131,10 +134,15 @@ func (t *Tracker) resolve(ri int, key plateKey) {
 			lasts[c] = -1
 			continue
 		}
-		best := -1
+		// A traversal is decided as one group: a replay that rebuilt part
+		// of it would link its violations otherwise.
+		best, gmin := -1, int64(math.MaxInt64)
 		for j := range hs {
-			if chain[j] == c && (best < 0 || hs[j].excess > hs[best].excess) {
-				best = j
+			if chain[j] == c {
+				gmin = min(gmin, hs[j].pin, t.rp.gmins[hs[j].grp])
+				if best < 0 || hs[j].excess > hs[best].excess {
+					best = j
+				}
 			}
 		}
 		for j := range hs {
@@ -147,6 +155,7 @@ func (t *Tracker) resolve(ri int, key plateKey) {
 				d.Outcome, d.Why, d.Violation = OutcomeSuperseded, hs[best].d.Violation.ID, nil
 			}
 			t.emit(t.secs[r.secs[h.pos]], key, d)
+			t.finishGroup(h.grp, gmin)
 			t.segDec(h.pin)
 		}
 	}

@@ -233,7 +233,7 @@ func (t *Tracker) Observe(r *plate.Read, offset int64) {
 	t.applyMarks(offset)
 	t.quiet = false
 	if t.rp.end != math.MinInt64 && !t.replaying() {
-		t.rp.end, t.rp.restored = math.MinInt64, nil
+		t.endReplay()
 	}
 }
 
@@ -262,12 +262,16 @@ func (t *Tracker) observe(r *plate.Read, offset int64) {
 			}
 			continue
 		}
+		if t.quiet && t.replaySkips(offset, i) {
+			continue
+		}
 		e.info &= classMask
 		if role.exit {
 			e.info |= flagExit
 		}
 		if s.shields.len() > 0 {
 			if j := s.shields.find(key); j >= 0 && t.shielded(i, e, s.shields.slots[j].val) {
+				t.decided(offset, i, s.shields.slots[j].val.gmin) // a straggler is in the shield's group
 				continue
 			}
 		}
@@ -601,7 +605,7 @@ type cluster struct {
 	firstMs     int64
 	lastMs      int64
 	minSeg      int64 // the earliest replay segment of a member
-	maxSeg      int64 // the latest
+	grouped     bool  // its reads are in an open group (replay.go)
 }
 
 func (c *cluster) rep() int64 {
@@ -653,13 +657,12 @@ func (t *Tracker) process(i int, key plateKey, wm int64) (left bool) {
 		if c := open[kind]; c >= 0 && e.ms-cs[c].lastMs <= s.dedupe {
 			cs[c].last, cs[c].lastMs = j, e.ms
 			cs[c].minSeg = min(cs[c].minSeg, e.pinSeg(t.segShift))
-			cs[c].maxSeg = max(cs[c].maxSeg, e.pinSeg(t.segShift))
 			member[j] = int32(c)
 			continue
 		}
 		open[kind] = len(cs)
 		member[j] = int32(len(cs))
-		cs = append(cs, cluster{exit: kind == 1, first: j, last: j, firstMs: e.ms, lastMs: e.ms, minSeg: e.pinSeg(t.segShift), maxSeg: e.pinSeg(t.segShift)})
+		cs = append(cs, cluster{exit: kind == 1, first: j, last: j, firstMs: e.ms, lastMs: e.ms, minSeg: e.pinSeg(t.segShift)})
 	}
 	order := t.order[:0]
 	for c := range cs {
@@ -680,6 +683,34 @@ func (t *Tracker) process(i int, key plateKey, wm int64) (left bool) {
 	}
 	done := 0 // clusters processed, in order
 	newLast := false
+	// gl is the open group of last (replay.go), -1 while it is last alone.
+	gl := int32(-1)
+	if hadLast {
+		gl = t.takeCur(i, last.off)
+	}
+	openLast := func() { // gives last an open group
+		if gl < 0 {
+			gl = t.newGroup()
+			t.addRead(gl, last.off, i, last.pinSeg(t.segShift))
+		}
+	}
+	join := func(c *cluster) { // adds c's reads to gl
+		for j := c.first; j <= c.last; j++ {
+			if &cs[member[j]] == c {
+				t.addRead(gl, evs[j].off, i, evs[j].pinSeg(t.segShift))
+			}
+		}
+		c.grouped = true
+	}
+	unmatched := func() { // last is decided alone, with the entries it replaced
+		t.single(s, OutcomeUnmatchedEntry, key, last.ms)
+		if gl >= 0 {
+			f.keep(t.rp.gmins[gl])
+			t.finishGroup(gl, t.rp.gmins[gl])
+			gl = -1
+		}
+		hasLast = false
+	}
 	for k, ci := range order {
 		c := &cs[ci]
 		if c.lastMs+s.dedupe >= natural && k > forceTo {
@@ -687,17 +718,24 @@ func (t *Tracker) process(i int, key plateKey, wm int64) (left bool) {
 		}
 		done++
 		c.done = true
-		t.bridge(c.maxSeg, c.minSeg)
 		if c.lastMs+s.dedupe >= natural {
 			f.add(c, s.dedupe)
 		}
 		if hasLast && c.rep()-last.ms > s.maxTravel {
-			t.single(s, OutcomeUnmatchedEntry, key, last.ms)
-			hasLast = false
+			unmatched()
 		}
 		if !c.exit {
+			// An entry replaced is decided by the new one's arrival: a
+			// replay must see both, or neither.
 			if hasLast {
 				t.single(s, OutcomeUnmatchedEntry, key, last.ms)
+				openLast()
+			}
+			if gl >= 0 || c.first != c.last {
+				if gl < 0 {
+					gl = t.newGroup()
+				}
+				join(c)
 			}
 			last, hasLast, newLast = evs[c.first], true, true
 			last.info |= flagEntry
@@ -709,13 +747,19 @@ func (t *Tracker) process(i int, key plateKey, wm int64) (left bool) {
 			continue
 		}
 		pin := min(last.pinSeg(t.segShift), c.minSeg)
-		t.bridge(max(c.maxSeg, last.off>>t.segShift), pin)
-		t.pair(i, key, &last, &evs[c.last], pin)
-		hasLast = false
+		hg := t.pair(i, key, &last, &evs[c.last], pin)
+		openLast()
+		join(c)
+		if hg >= 0 {
+			t.mergeGroup(hg, gl)
+		} else {
+			f.keep(t.rp.gmins[gl])
+			t.finishGroup(gl, t.rp.gmins[gl])
+		}
+		gl, hasLast = -1, false
 	}
 	if hasLast && natural > last.ms+s.maxTravel && (done == len(order) || cs[order[done]].rep() > last.ms+s.maxTravel) {
-		t.single(s, OutcomeUnmatchedEntry, key, last.ms)
-		hasLast = false
+		unmatched()
 	}
 	// An entry awaiting its exit needs an expiry item, unless the first
 	// undecided cluster is due no later: the item of its last read (pending,
@@ -726,24 +770,33 @@ func (t *Tracker) process(i int, key plateKey, wm int64) (left bool) {
 	if arm {
 		last.info |= flagArmed
 	}
-	// Keep the entry awaiting its exit and the reads of undecided clusters;
-	// the others leave their replay segments.
+	// Keep the entry awaiting its exit, with its open group, and the reads
+	// of undecided clusters; the others leave their replay segments, those
+	// of unmatched exits recorded for the skips here.
 	kept := t.kept[:0]
 	if hasLast {
 		kept = append(kept, last)
 		if newLast {
 			t.segInc(last.pinSeg(t.segShift))
 		}
+		if gl >= 0 {
+			t.putCur(i, last.off, gl)
+		}
 	}
 	if hadLast && (!hasLast || newLast) {
 		t.segDec(evs[0].pinSeg(t.segShift))
 	}
 	for j := start; j < len(evs); j++ {
-		if cs[member[j]].done {
-			t.segDec(evs[j].pinSeg(t.segShift))
-		} else {
+		c := &cs[member[j]]
+		if !c.done {
 			kept = append(kept, evs[j])
+			continue
 		}
+		if !c.grouped {
+			t.decided(evs[j].off, i, c.minSeg)
+			f.keep(c.minSeg)
+		}
+		t.segDec(evs[j].pinSeg(t.segShift))
 	}
 	t.scratch, t.member, t.order = cs, member, order
 	left = len(kept) > 0 || shielded || f.any
@@ -773,8 +826,13 @@ func (t *Tracker) decidePair(i int, key plateKey, slot int, evs []ev) {
 		t.single(s, OutcomeUnmatchedExit, key, x.ms)
 	} else {
 		pin := min(last.pinSeg(sh), x.pinSeg(sh))
-		t.bridge(max(x.pinSeg(sh), last.off>>sh), pin)
-		t.pair(i, key, &last, &x, pin)
+		if g := t.pair(i, key, &last, &x, pin); g >= 0 {
+			t.addRead(g, last.off, i, last.pinSeg(sh))
+			t.addRead(g, x.off, i, x.pinSeg(sh))
+		} else {
+			t.decided(last.off, i, pin)
+			t.decided(x.off, i, pin)
+		}
 	}
 	t.segDec(last.pinSeg(sh))
 	t.segDec(x.pinSeg(sh))
@@ -831,8 +889,10 @@ func (t *Tracker) emit(s *section, key plateKey, d Decision) {
 
 // pair decides an entry-exit pair (SPEC §6). The checks run in the driver's
 // favour: anomalies first, then the speed, then the certificates. pin is the
-// earliest replay segment of a read of the pair's clusters (for routes).
-func (t *Tracker) pair(i int, key plateKey, e, x *ev, pin int64) {
+// earliest replay segment of a read of the pair's clusters (for routes). It
+// returns the open group for the pair's reads if the violation is held
+// (route.go), else -1.
+func (t *Tracker) pair(i int, key plateKey, e, x *ev, pin int64) int32 {
 	s := t.secs[i]
 	d := Decision{SectionID: s.ID, At: timeMs(x.ms)}
 	durMs := x.ms - e.ms
@@ -864,12 +924,12 @@ func (t *Tracker) pair(i int, key plateKey, e, x *ev, pin int64) {
 		default:
 			d.Violation = t.violation(s, key, e, x, measured, margin, corrected, limit, why)
 			if s.route >= 0 {
-				t.hold(s, key, d, e.ms, x.ms, pin, corrected-limit)
-				return
+				return t.hold(s, key, d, e.ms, x.ms, pin, corrected-limit)
 			}
 		}
 	}
 	t.emit(s, key, d)
+	return -1
 }
 
 // MeasuredKmh is SPEC §6's average speed: length over duration, from
@@ -922,12 +982,19 @@ func (t *Tracker) evictState(i int, key plateKey) {
 		return
 	}
 	ms := evs[0].ms
-	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	lo := int64(math.MaxInt64)
 	for j := range evs {
-		t.segDec(evs[j].pinSeg(t.segShift))
-		lo, hi = min(lo, evs[j].pinSeg(t.segShift)), max(hi, evs[j].off>>t.segShift)
+		lo = min(lo, evs[j].pinSeg(t.segShift))
 	}
-	t.bridge(hi, lo)
+	if evs[0].info&flagEntry != 0 {
+		if g := t.takeCur(i, evs[0].off); g >= 0 {
+			t.finishGroup(g, min(lo, t.rp.gmins[g]))
+		}
+	}
+	for j := range evs {
+		t.decided(evs[j].off, i, lo)
+		t.segDec(evs[j].pinSeg(t.segShift))
+	}
 	t.put(s, slot, nil)
 	if !t.quiet {
 		t.m.evicted()
