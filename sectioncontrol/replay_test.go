@@ -135,21 +135,7 @@ func TestRestore(t *testing.T) {
 			shift := uint8(seed % 2 * 3) // one offset or eight per segment
 			rng := rand.New(rand.NewPCG(seed, 4))
 			reads := arrivals(rng, 80)
-			flushAt := make([]bool, len(reads))
-			nows := make([]time.Time, len(reads))
-			now := time.Unix(0, 0)
-			for i := range reads {
-				flushAt[i] = rng.IntN(12) == 0
-				now = now.Add(time.Second)
-				nows[i] = now
-			}
-			step := func(tr *Tracker, i int, got []string) []string {
-				got = collect(got, tr.Advance(nows[i]))
-				if flushAt[i] {
-					got = collect(got, tr.Advance(nows[i].Add(10*time.Second)))
-				}
-				return got
-			}
+			sched := newSchedule(rng, len(reads), 12)
 			orig, err := New(cfg, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -160,7 +146,7 @@ func TestRestore(t *testing.T) {
 			var flat []string
 			for i := range reads {
 				orig.Observe(&reads[i], int64(i))
-				after[i] = step(orig, i, nil)
+				after[i] = sched.step(orig, i, nil)
 				flat = append(flat, after[i]...)
 				for _, s := range orig.secs {
 					if s.shields.len() > 0 {
@@ -207,20 +193,16 @@ func TestRestore(t *testing.T) {
 				for i := int(from); i < len(reads); i++ {
 					tr.Observe(&reads[i], int64(i))
 					if i == c {
-						if ds := tr.Advance(nows[i]); len(ds) > 0 {
+						if ds := tr.Advance(sched.nows[i]); len(ds) > 0 {
 							t.Fatalf("cut %d: replay emitted %q", c, collect(nil, ds))
 						}
 					}
 					if i > c {
-						got = step(tr, i, got)
+						got = sched.step(tr, i, got)
 					}
 				}
 				if !slices.Equal(got, want) {
-					k := 0
-					for k < min(len(got), len(want)) && got[k] == want[k] {
-						k++
-					}
-					got, want = got[k:min(len(got), k+3)], want[k:min(len(want), k+3)]
+					got, want = divergence(got, want)
 					t.Fatalf("max pending %d policy %s seed %d cut %d (from %d): decisions after the cut differ:\ngot  %q\nwant %q", maxPending, tc.policy, seed, c, from, got, want)
 				}
 			}
@@ -262,21 +244,7 @@ func testRestoreLong(t *testing.T, policy string, seed uint64) {
 			reads = append(reads, r)
 		}
 	}
-	flushAt := make([]bool, len(reads))
-	nows := make([]time.Time, len(reads))
-	now := time.Unix(0, 0)
-	for i := range reads {
-		flushAt[i] = rng.IntN(40) == 0
-		now = now.Add(time.Second)
-		nows[i] = now
-	}
-	step := func(tr *Tracker, i int, got []string) []string {
-		got = collect(got, tr.Advance(nows[i]))
-		if flushAt[i] {
-			got = collect(got, tr.Advance(nows[i].Add(10*time.Second)))
-		}
-		return got
-	}
+	sched := newSchedule(rng, len(reads), 40)
 	newTracker := func() *Tracker {
 		tr, err := New(cfg, nil)
 		if err != nil {
@@ -291,7 +259,7 @@ func testRestoreLong(t *testing.T, policy string, seed uint64) {
 	skips := 0
 	for i := range reads {
 		orig.Observe(&reads[i], int64(i))
-		after[i] = step(orig, i, nil)
+		after[i] = sched.step(orig, i, nil)
 		cps[i] = orig.Checkpoint(nil)
 		skips += len(orig.rp.skips)
 	}
@@ -318,11 +286,11 @@ func testRestoreLong(t *testing.T, policy string, seed uint64) {
 			tr.Observe(&reads[i], int64(i))
 			switch {
 			case i == c:
-				if ds := tr.Advance(nows[i]); len(ds) > 0 {
+				if ds := tr.Advance(sched.nows[i]); len(ds) > 0 {
 					t.Fatalf("seed %d cut %d: replay emitted %q", seed, c, collect(nil, ds))
 				}
 			case i > c:
-				got = step(tr, i, got)
+				got = sched.step(tr, i, got)
 			}
 			if i == c2 {
 				cp2 = tr.Checkpoint(nil)
@@ -348,11 +316,8 @@ func testRestoreLong(t *testing.T, policy string, seed uint64) {
 		c2 := c + 1 + rng.IntN(len(reads)-c-1)
 		got, cp2, from := restore(cps[c], c, c2)
 		if want := wantAfter(c); !slices.Equal(got, want) {
-			k := 0
-			for k < min(len(got), len(want)) && got[k] == want[k] {
-				k++
-			}
-			t.Fatalf("policy %s seed %d cut %d (from %d): decisions after the cut differ:\ngot  %q\nwant %q", policy, seed, c, from, got[k:min(len(got), k+3)], want[k:min(len(want), k+3)])
+			got, want = divergence(got, want)
+			t.Fatalf("policy %s seed %d cut %d (from %d): decisions after the cut differ:\ngot  %q\nwant %q", policy, seed, c, from, got, want)
 		}
 		if oldest := newestAt[c].Add(-window); reads[from].TS.Before(oldest) {
 			t.Fatalf("policy %s seed %d cut %d: the replay starts at %d, captured %s, more than %v before the newest read",
@@ -361,17 +326,49 @@ func testRestoreLong(t *testing.T, policy string, seed uint64) {
 			late++
 		}
 		if got, _, from := restore(cp2, c2, -1); !slices.Equal(got, wantAfter(c2)) {
-			want := wantAfter(c2)
-			k := 0
-			for k < min(len(got), len(want)) && got[k] == want[k] {
-				k++
-			}
-			t.Fatalf("policy %s seed %d cut %d then %d (from %d): decisions after the second cut differ:\ngot  %q\nwant %q", policy, seed, c, c2, from, got[k:min(len(got), k+3)], want[k:min(len(want), k+3)])
+			got, want := divergence(got, wantAfter(c2))
+			t.Fatalf("policy %s seed %d cut %d then %d (from %d): decisions after the second cut differ:\ngot  %q\nwant %q", policy, seed, c, c2, from, got, want)
 		}
 	}
 	if late < 15 {
 		t.Fatalf("seed %d: only %d cuts more than %v into the traffic", seed, late, window)
 	}
+}
+
+// schedule gives read i a wall-clock time, a second after the one before,
+// and with odds 1 in flushOdds an idle flush after it.
+type schedule struct {
+	nows    []time.Time
+	flushAt []bool
+}
+
+func newSchedule(rng *rand.Rand, n, flushOdds int) schedule {
+	s := schedule{make([]time.Time, n), make([]bool, n)}
+	now := time.Unix(0, 0)
+	for i := range n {
+		s.flushAt[i] = rng.IntN(flushOdds) == 0
+		now = now.Add(time.Second)
+		s.nows[i] = now
+	}
+	return s
+}
+
+// step advances tr after read i and appends its decisions to got.
+func (s schedule) step(tr *Tracker, i int, got []string) []string {
+	got = collect(got, tr.Advance(s.nows[i]))
+	if s.flushAt[i] {
+		got = collect(got, tr.Advance(s.nows[i].Add(10*time.Second)))
+	}
+	return got
+}
+
+// divergence returns up to three decisions of each from where they differ.
+func divergence(got, want []string) ([]string, []string) {
+	k := 0
+	for k < min(len(got), len(want)) && got[k] == want[k] {
+		k++
+	}
+	return got[k:min(len(got), k+3)], want[k:min(len(want), k+3)]
 }
 
 func containsWord(s, w string) bool {
