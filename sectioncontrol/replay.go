@@ -288,10 +288,8 @@ func (t *Tracker) trim() {
 				kept = append(kept, sk)
 			}
 		}
+		// Open groups may keep reads before S: decided drops them.
 		t.rp.skips, t.rp.from = kept, from
-		for g, rs := range t.rp.groups { // a replay from S never sees them
-			t.rp.groups[g] = slices.DeleteFunc(rs, func(sk skip) bool { return sk.off < from })
-		}
 	}
 	if k > 0 {
 		for j := range segs[:k] {
