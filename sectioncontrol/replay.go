@@ -37,11 +37,11 @@ import (
 // counts in the segment of the earliest read of its cluster (ev.pin), and a
 // held route violation (route.go) in that of the earliest read of its pair,
 // so a replay rebuilds them. Shields (flush.go) are not counted: they are
-// in the checkpoint, since the groups they guard may be skips. A decided read in a later segment than
-// its group's earliest is recorded in that earliest segment (dec), and
-// becomes a skip when that segment is popped (S passed it). Segments before
-// S are popped, so a checkpoint costs a pass over the segments and the
-// skips, not over the pending state.
+// in the checkpoint, since the groups they guard may be skips. A decided
+// read in a later segment than its group's earliest is recorded in that
+// earliest segment (dec), and becomes a skip when that segment is popped
+// (S passed it). Segments before S are popped, so a checkpoint costs a
+// pass over the segments and the skips, not over the pending state.
 
 const defaultSegShift = 12
 
@@ -133,11 +133,7 @@ func (t *Tracker) decided(off int64, sec int, gmin int64) {
 			t.rp.skips = append(t.rp.skips, skip{off: off, sec: sec})
 		}
 	default:
-		i := int(min(gmin-segs[0].block, int64(len(segs)-1)))
-		if segs[i].block != gmin {
-			i, _ = slices.BinarySearchFunc(segs, gmin+1, func(s segment, b int64) int { return cmp.Compare(s.block, b) })
-			i--
-		}
+		i := t.segAt(gmin)
 		segs[i].dec = append(segs[i].dec, skip{off: off, sec: sec})
 	}
 }
@@ -226,25 +222,24 @@ func (t *Tracker) replaySkips(off int64, sec int) bool {
 }
 
 func (t *Tracker) seg(block int64) *segment {
-	// Segments are usually dense: try the direct index first.
-	if n := len(t.rp.segs); n > 0 {
-		if i := block - t.rp.segs[0].block; i >= 0 && i < int64(n) && t.rp.segs[i].block == block {
-			return &t.rp.segs[i]
-		}
-	}
-	i, ok := slices.BinarySearchFunc(t.rp.segs, block, func(s segment, b int64) int {
-		switch {
-		case s.block < b:
-			return -1
-		case s.block > b:
-			return 1
-		}
-		return 0
-	})
-	if !ok {
+	i := t.segAt(block)
+	if i < 0 || t.rp.segs[i].block != block {
 		panic(fmt.Sprintf("BUG: sectioncontrol: no replay segment for block %d", block))
 	}
 	return &t.rp.segs[i]
+}
+
+// segAt returns the index of the latest segment at or before block, or -1.
+func (t *Tracker) segAt(block int64) int {
+	segs := t.rp.segs
+	// Segments are usually dense: try the direct index first.
+	if n := int64(len(segs)); n > 0 {
+		if i := min(block-segs[0].block, n-1); i >= 0 && segs[i].block == block {
+			return int(i)
+		}
+	}
+	i, _ := slices.BinarySearchFunc(segs, block+1, func(s segment, b int64) int { return cmp.Compare(s.block, b) })
+	return i - 1
 }
 
 func (t *Tracker) record(m mark) {
@@ -327,7 +322,8 @@ const checkpointVersion = 3
 // watermarks and gmin. (Versions 1 and 2 had neither; they are refused.)
 // Its size grows with the sections, the marks since S, the vehicles that
 // were inside a section at S and the shields, not with the traffic since
-// S. A Tracker that never observed a read has S = C = -1. Checkpoint while replaying returns the checkpoint restored.
+// S. A Tracker that never observed a read has S = C = -1. Checkpoint
+// while replaying returns the checkpoint restored.
 func (t *Tracker) Checkpoint(dst []byte) []byte {
 	if t.replaying() {
 		return append(dst, t.rp.restored...)
