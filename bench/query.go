@@ -3,9 +3,11 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -20,6 +22,9 @@ type Query struct {
 	// hours, 20 patterns.
 	Samples int
 	Seed    uint64
+	// CPUProfile, when set, receives a CPU profile (runtime/pprof) of the
+	// queries, after the store is opened.
+	CPUProfile io.Writer
 }
 
 // Latency is a distribution of query times, in milliseconds.
@@ -65,6 +70,12 @@ func (q *Query) Run() (QueryResult, error) {
 		return res, err
 	}
 	defer st.Close()
+	if q.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(q.CPUProfile); err != nil {
+			return res, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	n := q.Samples
 	if n <= 0 {
 		n = 1000

@@ -50,14 +50,11 @@ as it can; with --rate they are offered at that rate while it runs.`,
 			}
 			w.Brokers = brokers
 			w.Logger = g.logger()
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				w.CPUProfile = f
+			f, err := createProfile(cpuProfile, &w.CPUProfile)
+			if err != nil {
+				return err
 			}
+			defer f.Close()
 			res, err := w.Run(cmd.Context())
 			if err != nil {
 				return err
@@ -85,6 +82,20 @@ as it can; with --rate they are offered at that rate while it runs.`,
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the pipeline's run, after the reads are produced (go tool pprof)")
 	cmd.AddCommand(e2e, newBenchMatcherCmd(g), newBenchStoreCmd(), newBenchQueryCmd())
 	return cmd
+}
+
+// createProfile creates the CPU profile file at path and sets *w to it;
+// with path "" it returns a nil file (Close on it is harmless) and leaves
+// *w nil.
+func createProfile(path string, w *io.Writer) (*os.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		*w = f
+	}
+	return f, err
 }
 
 // printResult prints res as one JSON object, or indented.
@@ -132,14 +143,20 @@ func newBenchStoreCmd() *cobra.Command {
 
 func newBenchQueryCmd() *cobra.Command {
 	var (
-		q      bench.Query
-		asJSON bool
+		q          bench.Query
+		asJSON     bool
+		cpuProfile string
 	)
 	cmd := &cobra.Command{
 		Use:   "query --data-dir DIR",
 		Short: "Time plate history (cold and warm), camera-hour and one-day pattern queries on a store filled by anpr bench store; bytes per passage",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := createProfile(cpuProfile, &q.CPUProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
 			res, err := q.Run()
 			if err != nil {
 				return err
@@ -152,6 +169,7 @@ func newBenchQueryCmd() *cobra.Command {
 	fl.IntVar(&q.Samples, "samples", 1000, "plate histories timed (camera hours: 1/20 of it, patterns 1/50)")
 	fl.Uint64Var(&q.Seed, "seed", 2, "random seed")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON line")
+	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the queries (go tool pprof)")
 	_ = cmd.MarkFlagRequired("data-dir")
 	return cmd
 }

@@ -251,7 +251,7 @@ func BenchmarkDisk(b *testing.B) {
 			for range n / 1000 {
 				batch := g.batch(1000)
 				for i := range batch.Reads {
-					valBytes += len(appendPassageValue(nil, &batch.Reads[i]))
+					valBytes += len(appendPassageValue(nil, &batch.Reads[i], gatewaySeq(&batch.Reads[i])))
 				}
 				if _, err := s.Write(batch); err != nil {
 					b.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/bits"
 	"time"
 
 	"github.com/anpr/anpr/plate"
@@ -24,19 +25,22 @@ const (
 // formatVersion is the version of the key and value encodings. 1 (never
 // written) is the layout before the passage value stored the read id and
 // image ref in derived pieces; 2 had a camera and trigram key per posting;
-// 3 wrote them in blocks with the read id hash in every camera posting; 4,
-// the current one, replaces it by the read id's sequence number when the
-// read id has the gateway form. A store of another
-// version is refused at Open (ErrFormat) rather than read wrong.
-const formatVersion = 4
+// 3 wrote them in blocks with the read id hash in every camera posting; 4
+// replaced it there by the read id's sequence number when the read id has
+// the gateway form; 5, the current one, does the same in the passage key
+// (the read part, appendReadPart), whose value then holds neither camera
+// nor read id. A store of another version is refused at Open (ErrFormat)
+// rather than read wrong.
+const formatVersion = 5
 
 // Sizes of the fixed parts of keys.
 const (
-	tsLen     = 8                 // capture time, unix ms, sign bit flipped, big-endian
-	idHashLen = 8                 // SHA-256(read id)[:8]
-	posLen    = tsLen + idHashLen // a passage's position within its plate
-	seqKeyLen = 1 + 8             // log + sequence
-	maxPKeyLn = 1 + plate.MaxLen + 1 + posLen
+	tsLen     = 8     // capture time, unix ms, sign bit flipped, big-endian
+	idHashLen = 8     // SHA-256(read id)[:8]
+	seqKeyLen = 1 + 8 // log + sequence
+	// maxPKeyLn is a passage key's length with a hashed read part, or a
+	// gateway read part of a camera id up to 8 bytes: a capacity hint.
+	maxPKeyLn = 1 + plate.MaxLen + 1 + tsLen + 1 + idHashLen
 )
 
 // appendTS appends t as unix milliseconds with the sign bit flipped, so that
@@ -58,19 +62,63 @@ func appendPlatePrefix(dst []byte, norm string) []byte {
 	return append(dst, 0)
 }
 
-// appendPassageKey appends the key of r: plate prefix, capture time and the
-// first 8 bytes of SHA-256(read id). The key is the read's identity: the same
-// read written again has the same key and overwrites itself. SHA-256 (about
-// 0.2 µs) rather than a fast hash, so that a crafted read id cannot be made to
-// collide with another read's. The read id is hashed from dst's spare room,
-// which keeps the call free of allocations once dst has the capacity.
-func appendPassageKey(dst []byte, r *plate.Read) []byte {
-	n := len(dst)
-	dst = append(dst, r.ReadID...)
-	sum := sha256.Sum256(dst[n:])
-	dst = appendPlatePrefix(dst[:n], r.PlateNorm)
+// appendPassageKey appends the key of r, whose gatewaySeq is seq: plate
+// prefix, capture time and the read part. The key is the read's identity
+// (camera, read id, plate, capture time): the same read written again has
+// the same key and overwrites itself. Camera and read id are hashed (when
+// seq is 0) from dst's spare room, which keeps the call free of
+// allocations once dst has the capacity.
+func appendPassageKey(dst []byte, r *plate.Read, seq uint64) []byte {
+	var sum [sha256.Size]byte
+	if seq == 0 {
+		n := len(dst)
+		sum = sha256.Sum256(append(appendString(dst, r.CameraID), r.ReadID...)[n:])
+	}
+	dst = appendPlatePrefix(dst, r.PlateNorm)
 	dst = appendTS(dst, r.TS)
-	return append(dst, sum[:idHashLen]...)
+	return appendReadPart(dst, seq, r.CameraID, sum[:idHashLen])
+}
+
+// appendReadPart appends the part of a passage key after the capture time
+// that names the read. For a read id of the gateway form camera/time/n
+// (gatewaySeq: seq = n+1), a byte k, seq in k big-endian bytes (the fewest)
+// and the camera id, from which decoding builds the read id again: no
+// random bytes, which zstd cannot shrink. Else 0x00 and h, the first 8
+// bytes of SHA-256 of the camera id (uvarint length and bytes) and the
+// read id: two reads of one plate in the same millisecond are distinct
+// unless their h collide (odds 2^-64 per such pair), and SHA-256 (about
+// 0.2 µs) rather than a fast hash so that a crafted read id cannot be made
+// to collide with another's. The bytes order the reads like
+// camPos.compareRead.
+func appendReadPart(dst []byte, seq uint64, camera string, h []byte) []byte {
+	if seq == 0 {
+		return append(append(dst, 0), h...)
+	}
+	k := (bits.Len64(seq) + 7) / 8
+	dst = append(dst, byte(k))
+	for i := k - 1; i >= 0; i-- {
+		dst = append(dst, byte(seq>>(8*i)))
+	}
+	return append(dst, camera...)
+}
+
+// parseReadPart reads what appendReadPart wrote: seq and camera, or seq 0
+// and h. Every read part has one encoding only.
+func parseReadPart(b []byte) (seq uint64, camera, h []byte, ok bool) {
+	switch {
+	case len(b) == 0:
+		return 0, nil, nil, false
+	case b[0] == 0:
+		return 0, nil, b[1:], len(b) == 1+idHashLen
+	}
+	k := int(b[0])
+	if k > 8 || len(b) < 1+k || b[1] == 0 {
+		return 0, nil, nil, false
+	}
+	for _, c := range b[1 : 1+k] {
+		seq = seq<<8 | uint64(c)
+	}
+	return seq, b[1+k:], nil, true
 }
 
 // validNorm reports whether s can be a normalized plate in a key.
@@ -124,11 +172,12 @@ func classCode(c string) byte {
 	return classLiteral
 }
 
-// appendPassageValue appends the parts of r that its key does not hold:
+// appendPassageValue appends the parts of r, whose gatewaySeq is seq, that
+// its key does not hold:
 //
 //	flags byte
-//	camera_id                   uvarint length + bytes
-//	read_id                     derived string (derive.go): camera id and capture time tokens
+//	[camera_id]                 when seq is 0: uvarint length + bytes
+//	[read_id]                   when seq is 0: derived string (derive.go): camera id and capture time tokens
 //	[plate]                     when flagPlateDiff: separator byte + uvarint mask with
 //	                            flagPlateSep, else uvarint length + bytes
 //	country                     uvarint length + bytes
@@ -136,7 +185,7 @@ func classCode(c string) byte {
 //	[lane]                      when flagLane: varint
 //	image_ref                   derived string: the read id's tokens and read_id
 //	[vehicle_class]             when class code is classLiteral: uvarint length + bytes
-func appendPassageValue(dst []byte, r *plate.Read) []byte {
+func appendPassageValue(dst []byte, r *plate.Read, seq uint64) []byte {
 	flags := classCode(r.VehicleClass)
 	q := math.Round(r.Confidence * confScale)
 	switch {
@@ -157,10 +206,12 @@ func appendPassageValue(dst []byte, r *plate.Read) []byte {
 		flags |= flagPlateSep
 	}
 	dst = append(dst, flags)
-	dst = appendString(dst, r.CameraID)
 	var t tokens
 	t.fill(r.CameraID, r.ReadID, r.TS)
-	dst = appendDerived(dst, r.ReadID, &t, readIDTokens)
+	if seq == 0 {
+		dst = appendString(dst, r.CameraID)
+		dst = appendDerived(dst, r.ReadID, &t, readIDTokens)
+	}
 	switch {
 	case flags&flagPlateSep != 0:
 		dst = binary.AppendUvarint(append(dst, sep), mask)
@@ -283,11 +334,16 @@ func (d *decoder) fail() {
 // decodePassage rebuilds the read stored under key (whose plate is norm) with
 // value val. It copies everything it keeps, so key and val may be reused.
 func decodePassage(norm string, key, val []byte) (plate.Read, error) {
-	if len(key) != 1+len(norm)+1+posLen || len(val) == 0 {
+	n := 1 + len(norm) + 1
+	if len(key) < n+tsLen || len(val) == 0 {
+		return plate.Read{}, errCorrupt
+	}
+	seq, camera, _, ok := parseReadPart(key[n+tsLen:])
+	if !ok {
 		return plate.Read{}, errCorrupt
 	}
 	r := plate.Read{
-		TS:         decodeTS(key[len(key)-posLen:]),
+		TS:         decodeTS(key[n:]),
 		PlateNorm:  norm,
 		Plate:      norm,
 		Confidence: -1,
@@ -295,10 +351,21 @@ func decodePassage(norm string, key, val []byte) (plate.Read, error) {
 	}
 	flags := val[0]
 	d := decoder{b: val[1:]}
-	r.CameraID = d.string()
 	var t tokens
-	t.fill(r.CameraID, "", r.TS)
-	r.ReadID = d.derived(&t, readIDTokens)
+	if seq == 0 {
+		r.CameraID = d.string()
+		t.fill(r.CameraID, "", r.TS)
+		r.ReadID = d.derived(&t, readIDTokens)
+	} else {
+		r.CameraID = string(camera)
+		var buf [96]byte
+		id, ok := gatewayReadID(buf[:0], r.CameraID, r.TS.UnixMilli(), seq-1)
+		if !ok {
+			return plate.Read{}, errCorrupt
+		}
+		r.ReadID = string(id)
+		t.fill(r.CameraID, "", r.TS)
+	}
 	switch {
 	case flags&flagPlateSep != 0 && flags&flagPlateDiff != 0:
 		r.Plate = withSeparators(&d, norm)

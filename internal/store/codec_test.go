@@ -51,6 +51,13 @@ func TestPassageCodecRoundTrip(t *testing.T) {
 		}},
 		{"tokens only", func(r *plate.Read) { r.ReadID, r.ImageRef = r.CameraID, r.ReadID }},
 		{"empty camera", func(r *plate.Read) { r.CameraID = "" }},
+		{"gateway read id of an empty camera", func(r *plate.Read) {
+			r.CameraID, r.ReadID = "", "/"+r.TS.Format("20060102T150405.000Z")+"/3"
+		}},
+		{"gateway read id 0", func(r *plate.Read) { r.ReadID = r.CameraID + "/" + r.TS.Format("20060102T150405.000Z") + "/0" }},
+		{"largest gateway read id", func(r *plate.Read) {
+			r.ReadID = r.CameraID + "/" + r.TS.Format("20060102T150405.000Z") + "/18446744073709551614"
+		}},
 		{"time forms in 1999", func(r *plate.Read) {
 			r.TS = time.Date(1999, 12, 31, 23, 59, 59, 999e6, time.UTC)
 			r.ReadID = r.CameraID + "/19991231T235959.999Z/1"
@@ -71,8 +78,8 @@ func TestPassageCodecRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		want := base
 		tt.change(&want)
-		key := appendPassageKey(nil, &want)
-		val := appendPassageValue(nil, &want)
+		key := appendPassageKey(nil, &want, gatewaySeq(&want))
+		val := appendPassageValue(nil, &want, gatewaySeq(&want))
 		got, err := decodePassage(want.PlateNorm, key, val)
 		if err != nil {
 			t.Errorf("%s: decode: %v", tt.name, err)
@@ -89,7 +96,7 @@ func TestPassageCodecRoundTrip(t *testing.T) {
 func TestDerivedStrings(t *testing.T) {
 	r := read("1ABC234", time.Date(2026, 11, 22, 7, 0, 0, 123e6, time.UTC), 1)
 	r.ImageRef = "s3://anpr/2026/11/22/" + r.CameraID + "/20261122T070000.123Z.jpg"
-	if v := appendPassageValue(nil, &r); v[0]&flagPlateSep == 0 {
+	if v := appendPassageValue(nil, &r, gatewaySeq(&r)); v[0]&flagPlateSep == 0 {
 		t.Errorf("plate %q of %q not stored as separators", r.Plate, r.PlateNorm)
 	}
 	var tk tokens
@@ -145,12 +152,25 @@ func TestPassageKeyOrder(t *testing.T) {
 
 func TestDecodePassageCorrupt(t *testing.T) {
 	r := read("1ABC234", time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC), 1)
-	key := appendPassageKey(nil, &r)
-	val := appendPassageValue(nil, &r)
+	gk, gv := appendPassageKey(nil, &r, gatewaySeq(&r)), appendPassageValue(nil, &r, gatewaySeq(&r))
+	if gatewaySeq(&r) == 0 {
+		t.Fatalf("read id %q is not of the gateway form", r.ReadID)
+	}
+	// The read part of gk: k, seq, camera.
+	gp := append([]byte(nil), gk[:1+len(r.PlateNorm)+1+tsLen]...)
+	r.ReadID = "opaque:" + r.ReadID // the value holds camera and read id
+	key := appendPassageKey(nil, &r, gatewaySeq(&r))
+	val := appendPassageValue(nil, &r, gatewaySeq(&r))
 	for _, tt := range []struct {
 		name     string
 		key, val []byte
 	}{
+		{"no read part", gp, gv},
+		{"seq in 9 bytes", append(append(gp, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9), r.CameraID...), gv},
+		{"seq with a leading zero", append(append(gp, 2, 0, 2), r.CameraID...), gv},
+		{"seq past the key", append(gp, 2, 1), gv},
+		{"hash of 7 bytes", append(gp, 0, 1, 2, 3, 4, 5, 6, 7), val},
+		{"hash of 9 bytes", append(gp, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9), val},
 		{"empty value", key, nil},
 		{"truncated value", key, val[:len(val)-1]},
 		{"trailing bytes", key, append(append([]byte(nil), val...), 0)},
@@ -193,8 +213,8 @@ func FuzzPassageCodec(f *testing.F) {
 		want := plate.Read{ReadID: readID, CameraID: camera, TS: time.UnixMilli(ms).UTC(),
 			Plate: plateRead, PlateNorm: norm, Country: country, Confidence: conf, Lane: lane,
 			VehicleClass: class, ImageRef: image}
-		key := appendPassageKey(nil, &want)
-		got, err := decodePassage(norm, key, appendPassageValue(nil, &want))
+		key := appendPassageKey(nil, &want, gatewaySeq(&want))
+		got, err := decodePassage(norm, key, appendPassageValue(nil, &want, gatewaySeq(&want)))
 		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}
@@ -206,8 +226,9 @@ func FuzzPassageCodec(f *testing.F) {
 	})
 }
 
-// TestPassageKeyIdentity checks that a passage key is a function of read id,
-// plate and capture time (to the ms) only.
+// TestPassageKeyIdentity checks that a passage key is a function of camera,
+// read id, plate and capture time (to the ms) only, whether its read part
+// is the gateway form's sequence number or a hash.
 func TestPassageKeyIdentity(t *testing.T) {
 	base := read("1ABC234", time.Date(2026, 11, 22, 7, 0, 0, 123e6, time.UTC), 1)
 	tests := []struct {
@@ -216,26 +237,35 @@ func TestPassageKeyIdentity(t *testing.T) {
 		same   bool
 	}{
 		{"same read", func(r *plate.Read) {}, true},
-		{"other fields", func(r *plate.Read) { r.CameraID, r.Confidence, r.Lane, r.ImageRef = "x", 0.1, 3, "y" }, true},
+		{"other fields", func(r *plate.Read) { r.Confidence, r.Lane, r.ImageRef, r.Country = 0.1, 3, "y", "NL" }, true},
 		{"sub-millisecond", func(r *plate.Read) { r.TS = r.TS.Add(999 * time.Microsecond) }, true},
-		{"other read id", func(r *plate.Read) { r.ReadID += "x" }, false},
+		{"other camera", func(r *plate.Read) { r.CameraID += "x" }, false},
+		{"other read id", func(r *plate.Read) { r.ReadID += "1" }, false},
 		{"other millisecond", func(r *plate.Read) { r.TS = r.TS.Add(time.Millisecond) }, false},
 		{"other plate", func(r *plate.Read) { r.PlateNorm = "1ABC235" }, false},
 	}
-	want := appendPassageKey(nil, &base)
-	for _, tt := range tests {
-		r := base
-		tt.change(&r)
-		if got := appendPassageKey(nil, &r); bytes.Equal(got, want) != tt.same {
-			t.Errorf("%s: key %x, base key %x; want equal = %v", tt.name, got, want, tt.same)
+	hashed := base
+	hashed.ReadID = "opaque:" + base.ReadID
+	for _, base := range []plate.Read{base, hashed} {
+		if (gatewaySeq(&base) == 0) != (base.ReadID == hashed.ReadID) {
+			t.Fatalf("read id %q: gatewaySeq %d", base.ReadID, gatewaySeq(&base))
+		}
+		want := appendPassageKey(nil, &base, gatewaySeq(&base))
+		for _, tt := range tests {
+			r := base
+			tt.change(&r)
+			if got := appendPassageKey(nil, &r, gatewaySeq(&r)); bytes.Equal(got, want) != tt.same {
+				t.Errorf("%s, read id %q: key %x, base key %x; want equal = %v", tt.name, base.ReadID, got, want, tt.same)
+			}
 		}
 	}
+	want := appendPassageKey(nil, &base, gatewaySeq(&base))
 	// The key is appended after dst's bytes, without allocating when dst has room.
 	dst := append(make([]byte, 0, 256), "prefix"...)
-	if got := appendPassageKey(dst, &base); string(got[:6]) != "prefix" || !bytes.Equal(got[6:], want) {
+	if got := appendPassageKey(dst, &base, gatewaySeq(&base)); string(got[:6]) != "prefix" || !bytes.Equal(got[6:], want) {
 		t.Errorf("appendPassageKey(prefix) = %q, want prefix then %x", got, want)
 	}
-	if n := testing.AllocsPerRun(100, func() { appendPassageKey(dst, &base) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { appendPassageKey(dst, &hashed, 0) }); n != 0 {
 		t.Errorf("appendPassageKey allocates %v times, want 0", n)
 	}
 }
@@ -246,12 +276,12 @@ func TestPassageKeyIdentity(t *testing.T) {
 //	go test -run '^$' -bench PassageValue ./internal/store/
 func BenchmarkPassageValue(b *testing.B) {
 	r := newGen(1000, 1).read()
-	key := appendPassageKey(nil, &r)
-	buf := appendPassageValue(nil, &r)
+	key := appendPassageKey(nil, &r, gatewaySeq(&r))
+	buf := appendPassageValue(nil, &r, gatewaySeq(&r))
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			buf = appendPassageValue(buf[:0], &r)
+			buf = appendPassageValue(buf[:0], &r, gatewaySeq(&r))
 		}
 	})
 	b.Run("decode", func(b *testing.B) {

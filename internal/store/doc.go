@@ -4,12 +4,13 @@
 // # Model
 //
 // Every valid read is stored as a passage under a key that is its identity.
-// A read is identified by (read_id, plate, capture time); the same read_id
-// arriving with another plate or time is a different read, stored too; this
-// is the price of dedupe without a lookup. A read processed again (gateway
-// retry, Kafka replay after a crash) has the same plate, capture time and
-// read id, so Write overwrites its passage with identical bytes: a blind set,
-// no lookup, nothing for conflict detection to track.
+// A read is identified by (camera, read_id, plate, capture time); the same
+// read_id arriving with another plate, time or camera is a different read,
+// stored too; this is the price of dedupe without a lookup. A read
+// processed again (gateway retry, Kafka replay after a crash) has the same
+// camera, plate, capture time and read id, so Write overwrites its passage
+// with identical bytes: a blind set, no lookup, nothing for conflict
+// detection to track.
 //
 // Hits are an append-only log read with a cursor, for the HTTP API and the
 // server-sent-events stream; Notify wakes the stream when a Write appends.
@@ -21,7 +22,7 @@
 //
 // # Key layout
 //
-//	'P' plate_norm 0x00 ts(8) h(8)  → passage value    expires ts+retention
+//	'P' plate_norm 0x00 ts(8) read  → passage value    expires ts+retention
 //	'C' hour(4) camera 0x00 digest(8) → camera block   expires its last ts+retention
 //	'G' day(2) bucket(1) digest(8)    → trigram block  expires end of day+retention
 //	'J' id(8)                       → journal entry    deleted once in blocks
@@ -33,17 +34,24 @@
 //
 // ts is the capture time in unix milliseconds with the sign bit flipped,
 // big-endian, so one plate's passages between two times are one range scan
-// in time order. h is SHA-256(read_id)[:8]: two reads of one plate in the
-// same millisecond are distinct unless their h collide (odds 2⁻⁶⁴ per such
-// pair; the later would overwrite the earlier). SHA-256 (≈0.2 µs) rather
-// than xxhash so that a crafted read id cannot be made to collide with
-// another's.
+// in time order. read names the read among those of its plate and
+// millisecond. For a read id of the gateway form camera/20060102T150405.000Z/n
+// (SPEC §3's example, with the read's own camera and capture time) it is a
+// byte k, n+1 in k big-endian bytes (the fewest) and the camera id, and the
+// read id is built again from them; else 0x00 and h = SHA-256(camera id as
+// uvarint length and bytes, read id)[:8]: two such reads of one plate in
+// the same millisecond are distinct unless their h collide (odds 2⁻⁶⁴ per
+// such pair; the later would overwrite the earlier). SHA-256 (≈0.2 µs)
+// rather than xxhash so that a crafted read id cannot be made to collide
+// with another's. Both forms order by their bytes (a hash before a
+// sequence number, sequence numbers in numeric order).
 //
 // The passage value holds what the key does not: a flags byte (vehicle class
 // code in 3 bits; presence of confidence, lane and a plate as read that
 // differs from plate_norm, and whether that plate is plate_norm with
-// separators), then camera_id, read_id, the plate as read (if different:
-// the separator byte and a bit mask of where it goes, else the string),
+// separators), then, when read holds h, camera_id and read_id, then the
+// plate as read (if different: the separator byte and a bit mask of where
+// it goes, else the string),
 // country, confidence (uvarint of ×10000 when exact, else 8 bytes), lane
 // (varint), image_ref, and the class string for a class outside the known
 // ones. Strings are uvarint length + bytes; read_id and image_ref are
@@ -71,7 +79,7 @@
 // and 27 CPU-s per million, against 157 k and 10.3 with the passages alone
 // (anpr bench e2e, 1e6 reads, 2026-12-02).
 //
-// A write transaction puts its postings (camera, ts, plate, h, and whether
+// A write transaction puts its postings (camera, ts, plate, read, and whether
 // the plate-day's trigrams go with it) in one journal entry 'J' beside its
 // passages, so they are durable together; after the commit they are added
 // to the pending postings in memory, which queries read along with the
@@ -84,12 +92,11 @@
 // sort and drop repeats.
 //
 // A camera block holds one camera-hour's postings of one flush, sorted by
-// (ts, plate, h): ts as the uvarint of its distance from the previous
+// (ts, plate, read): ts as the uvarint of its distance from the previous
 // (from the hour's start for the first), the plate (uvarint length and
-// bytes) and h, or, when the read id has a gateway's form
-// camera/20060102T150405.000Z/n, n+1 instead (one or two bytes where h is
-// eight random ones; reading computes h again). h makes each passage
-// behind it one point lookup
+// bytes) and the uvarint n+1 of a gateway read id (the block's camera
+// completes the passage key's read part), or 0 and h. The read part makes
+// each passage behind it one point lookup
 // (txn.Get, which the tables' bloom filters keep to about one block read)
 // rather than a seek, which reads a block at every level. At most 4096
 // postings a block.
@@ -116,7 +123,7 @@
 // retention. A journal entry never expires: it is deleted by the flush.
 //
 // Cursors of camera and pattern queries are base64url of the last
-// passage's position (ts, plate, read id hash) and a 32-bit check of the
+// passage's position (ts, plate, read part) and a 32-bit check of the
 // query and that position: a cursor of another query or a changed one is
 // ErrBadCursor.
 //
@@ -204,6 +211,10 @@
 //	and with the read id's sequence number for h (format 4):
 //	BenchmarkDisk/passages=1e6   46.6 B/passage after Flatten (55.6 after
 //	    Close), 'P' 33.5, 'C' 12.1, 9.0 cpu-µs/passage
+//	and with it in the passage key too (format 5, 2026-12-03; Close now
+//	compacts level 0, so after Close = after Flatten):
+//	BenchmarkDisk/passages=1e6   37.4 B/passage (three runs 37.41–37.46),
+//	    'P' 24.1 (its value 32.7 B raw, camera and read id gone), 'C' 12.3
 //	anpr bench e2e --reads 1000000 (interleaved with format 2's build):
 //	    97–100 k reads/s and 17.7–18.4 CPU-s per million, against 50–54 k
 //	    and 29.6–30.2; 80 against 96 B/passage. With no index at all 102–
@@ -213,17 +224,18 @@
 //	    compaction of the blocks and journal, and the day filter's 20 bloom
 //	    probes per read, tested and then set.
 //
-// What stops 40 B: the passage entry alone is 33.5 B (24 B of content after
-// zstd, of which 8 are h, random, and 8 the capture time, plus Badger's
-// 8–10 B an entry: 4 header, 4 entry offset, 8 version, 2 meta, 5
-// ExpiresAt varint before compression, bloom filter and block index), and
-// the camera posting 12.1 B (the plate and the time; h only for read ids
-// not of the gateway form). Measured alternatives under format 2: 64 KiB blocks 57.4 B
+// Where the 37.4 B go: the passage entry 24.1 B (14.1 B of content after
+// zstd, the capture time most of it, plus Badger's 8–10 B an entry: 4
+// header, 4 entry offset, 8 version, 2 meta, 5 ExpiresAt varint before
+// compression, bloom filter and block index), the camera posting 12.3 B
+// (the plate and the time). Format 4's passage entry was 33.5 B: 8 of its
+// 24 B of content were h, random, and the camera and read id were in the
+// value. Measured alternatives under format 2: 64 KiB blocks 57.4 B
 // (decompressing 4× the bytes per point lookup), 32 KiB 58.2, zstd level 3
-// 59.5, bloom 5 % 58.6: none worth its cost. A camera posting without h
-// saves 8 B but makes each passage behind it a seek, which made camera
-// hours several times slower; a shorter h makes a colliding read id cheap
-// to craft.
+// 59.5, bloom 5 % 58.6: none worth its cost. A camera posting without its
+// read part saves 1–9 B but makes each passage behind it a seek, which
+// made camera hours several times slower; a shorter h makes a colliding
+// read id cheap to craft.
 //
 // Other runs under heavier load (4) gave 70–100 k passages/s synced and 6–9
 // cpu-µs/passage. Of the 12 allocations per passage left, about 11 are
@@ -260,19 +272,23 @@
 // # Caveats
 //
 //   - The passage value changed with the derived strings (2026-12-02):
-//     format 2; the indexes went into blocks the same day (format 3), and
-//     the camera postings dropped h for gateway read ids (format 4). Open refuses a store of another format, or one with data
-//     and no format key (written before), with ErrFormat; there is no
-//     conversion (nothing was deployed): refill a benchmark store, or
-//     replay the reads from Kafka into a new data directory.
+//     format 2; the indexes went into blocks the same day (format 3), the
+//     camera postings dropped h for gateway read ids (format 4), and the
+//     passage keys did too (format 5, 2026-12-03). Open refuses a store of
+//     another format, or one with data and no format key (written before),
+//     with ErrFormat; there is no conversion (nothing was deployed):
+//     refill a benchmark store, or replay the reads from Kafka into a new
+//     data directory.
 //   - A flush that keeps failing (a broken disk) keeps its postings, and
 //     those that come after, in memory: the pending postings are bounded by
 //     flushes succeeding, not by a cap; Writes on such a disk fail too.
 //   - A deleted journal entry takes disk until compaction reaches the
-//     journal's key range: bytes per passage right after a burst of writes
-//     include them (BenchmarkDisk: 62.3 B after Close, 53.9 after Flatten).
-//   - Identity without a lookup: a read id sent again with another plate or
-//     capture time (a gateway re-running OCR) is a second passage.
+//     journal's key range: level 0 holds them right after a burst of
+//     writes, until Close compacts it (format 4's BenchmarkDisk, before
+//     that: 55.6 B after Close, 46.6 after Flatten).
+//   - Identity without a lookup: a read id sent again with another plate,
+//     capture time (a gateway re-running OCR) or camera is a second
+//     passage.
 //   - A replay rewrites its passages: it costs as much CPU and write-ahead
 //     log as new reads, and disk until compaction drops the old versions.
 //   - A crash between two transactions of a split batch stores passages

@@ -160,7 +160,7 @@ func TestEventsBadCursor(t *testing.T) {
 		{"too short", eventCursor(Hits, 1)[:8]},
 		{"past the end", eventCursor(Hits, 3)},
 		{"another log", eventCursor(Log('V'), 1)},
-		{"passage cursor", passageCursor(plateOf(1), make([]byte, posLen))},
+		{"passage cursor", passageCursor(plateOf(1), make([]byte, tsLen+1+idHashLen))},
 	} {
 		if _, _, err := s.Events(Hits, tt.cursor, 10); !errors.Is(err, ErrBadCursor) {
 			t.Errorf("%s: err = %v, want ErrBadCursor", tt.name, err)

@@ -176,12 +176,12 @@ type plateDay struct {
 	norm string
 }
 
-// appendPostings appends the index postings of r, whose passage key's read
-// id hash is h, to the transaction's journal value: its camera posting and,
-// unless the day filter says they are written already, its plate's
-// trigrams of the day (the plate-day goes to sc.indexed, for the filter
-// after the commit).
-func (s *Store) appendPostings(sc *scratch, r *plate.Read, h []byte) {
+// appendPostings appends the index postings of r, whose gatewaySeq is seq
+// (else its passage key's read id hash is h), to the transaction's journal
+// value: its camera posting and, unless the day filter says they are
+// written already, its plate's trigrams of the day (the plate-day goes to
+// sc.indexed, for the filter after the commit).
+func (s *Store) appendPostings(sc *scratch, r *plate.Read, seq uint64, h []byte) {
 	if !indexable(r) {
 		return
 	}
@@ -195,5 +195,5 @@ func (s *Store) appendPostings(sc *scratch, r *plate.Read, h []byte) {
 		}
 		sc.indexed[pd] = struct{}{}
 	}
-	sc.journal = appendJournal(sc.journal, r, h, gatewaySeq(r), tri)
+	sc.journal = appendJournal(sc.journal, r, seq, h, tri)
 }

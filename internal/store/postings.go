@@ -39,12 +39,30 @@ const (
 type camPos struct {
 	ms    int64
 	plate string
-	h     [idHashLen]byte
-	seq   uint64 // read id camera/time/seq-1 (gatewayReadID) when > 0
+	seq   uint64          // read id camera/time/seq-1 (gatewayReadID) when > 0
+	h     [idHashLen]byte // when seq is 0
 }
 
+// compare orders postings by capture time, plate and read part. (A flush
+// sorts a million of them: cmp.Or would evaluate every comparison, and
+// cmp.Compare compares strings twice.)
 func (p *camPos) compare(q *camPos) int {
-	return cmp.Or(cmp.Compare(p.ms, q.ms), cmp.Compare(p.plate, q.plate), bytes.Compare(p.h[:], q.h[:]))
+	if p.ms != q.ms {
+		return cmp.Compare(p.ms, q.ms)
+	}
+	if c := strings.Compare(p.plate, q.plate); c != 0 {
+		return c
+	}
+	return p.compareRead(q)
+}
+
+// compareRead orders two postings of one camera, time and plate as their
+// passages' read parts (appendReadPart) order.
+func (p *camPos) compareRead(q *camPos) int {
+	if p.seq == 0 || q.seq == 0 {
+		return cmp.Or(cmp.Compare(min(p.seq, 1), min(q.seq, 1)), bytes.Compare(p.h[:], q.h[:]))
+	}
+	return cmp.Compare(p.seq, q.seq)
 }
 
 type camHour struct {
@@ -66,7 +84,10 @@ func triKey(day int64, tri string) uint64 {
 }
 
 func (a triPosting) compare(b triPosting) int {
-	return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.plate, b.plate))
+	if a.key != b.key {
+		return cmp.Compare(a.key, b.key)
+	}
+	return strings.Compare(a.plate, b.plate)
 }
 
 // postings are index postings not yet in blocks, with the journal keys
@@ -84,16 +105,18 @@ func newPostings() *postings {
 }
 
 // appendJournal appends r's postings to a journal value: camera, capture
-// time, plate, h, seq (see camPos) and whether the plate's trigrams of the
-// day go with it.
-func appendJournal(dst []byte, r *plate.Read, h []byte, seq uint64, trigrams bool) []byte {
+// time, plate, seq and, when seq is 0, h (see camPos), and whether the
+// plate's trigrams of the day go with it.
+func appendJournal(dst []byte, r *plate.Read, seq uint64, h []byte, trigrams bool) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(r.CameraID)))
 	dst = append(dst, r.CameraID...)
 	dst = binary.AppendUvarint(dst, uint64(r.TS.UnixMilli()))
 	dst = binary.AppendUvarint(dst, uint64(len(r.PlateNorm)))
 	dst = append(dst, r.PlateNorm...)
-	dst = append(dst, h...)
 	dst = binary.AppendUvarint(dst, seq)
+	if seq == 0 {
+		dst = append(dst, h...)
+	}
 	if trigrams {
 		return append(dst, 1)
 	}
@@ -109,8 +132,11 @@ func (p *postings) addJournal(key, val []byte, cameras map[string]string) error 
 		cam := d.bytes(d.uvarint())
 		ms := d.uvarint()
 		norm := d.bytes(d.uvarint())
-		h := d.bytes(idHashLen)
 		seq := d.uvarint()
+		var h []byte
+		if seq == 0 {
+			h = d.bytes(idHashLen)
+		}
 		tri := d.bytes(1)
 		if d.err != nil || ms > maxIndexMs || !validNorm(string(norm)) {
 			return fmt.Errorf("journal entry %x: %w", key, errCorrupt)
@@ -305,8 +331,8 @@ func appendDigest(key, val []byte) []byte {
 // appendCameraBlock appends a camera block of ps (sorted): each posting as
 // the uvarint of its capture time after the previous one's (the first after
 // the hour's start), the plate (uvarint length and bytes), and the uvarint
-// seq: when 0, h follows; else the read id is camera/time/seq-1, which
-// gives h again (8 random bytes replaced by one or two).
+// seq: when 0, h follows; else the read id is camera/time/seq-1, and the
+// passage key's read part is built from seq and the camera.
 func appendCameraBlock(dst []byte, hour int64, ps []camPos) []byte {
 	prev := hour * msPerHour
 	for i := range ps {
@@ -323,25 +349,16 @@ func appendCameraBlock(dst []byte, hour int64, ps []camPos) []byte {
 	return dst
 }
 
-// decodeCameraBlock calls fn with each posting of a camera block of
-// camera's hour.
-func decodeCameraBlock(hour int64, camera string, val []byte, fn func(camPos)) error {
+// decodeCameraBlock calls fn with each posting of a camera block of hour.
+func decodeCameraBlock(hour int64, val []byte, fn func(camPos)) error {
 	d := decoder{b: val}
 	ms := hour * msPerHour
-	var id []byte
 	for len(d.b) > 0 {
 		ms += int64(min(d.uvarint(), uint64(msPerHour)))
 		norm := d.bytes(d.uvarint())
 		p := camPos{ms: ms, plate: string(norm), seq: d.uvarint()}
 		if p.seq == 0 {
 			copy(p.h[:], d.bytes(idHashLen))
-		} else {
-			var ok bool
-			if id, ok = gatewayReadID(id[:0], camera, ms, p.seq-1); !ok {
-				return errCorrupt
-			}
-			sum := sha256.Sum256(id)
-			copy(p.h[:], sum[:])
 		}
 		if d.err != nil || !validNorm(p.plate) {
 			return errCorrupt
@@ -421,15 +438,15 @@ type camHit struct {
 
 // position is where h's passage is in the plate index.
 func (h *camHit) position() position {
-	return position{ts: appendTS(nil, time.UnixMilli(h.ms)), plate: h.plate, h: bytes.Clone(h.h[:])}
+	return position{ts: appendTS(nil, time.UnixMilli(h.ms)), plate: h.plate, read: appendReadPart(nil, h.seq, h.camera, h.h[:])}
 }
 
 // cameraHour returns the postings of camera (of every camera when camera
 // is "") in hour with capture times in [fromMs, toMs), past retention
-// excluded, in order (ms, plate, camera, h), each once: those pending in
-// memory and those in blocks. Memory is read first: a flush deletes its
-// postings there only after its blocks are committed, so the transaction
-// opened after sees them.
+// excluded, in order (ms, plate, camera, read part), each once: those
+// pending in memory and those in blocks. Memory is read first: a flush
+// deletes its postings there only after its blocks are committed, so the
+// transaction opened after sees them.
 func (s *Store) cameraHour(hour int64, camera string, fromMs, toMs int64) ([]camHit, error) {
 	minMs := time.Now().Add(-s.retention).UnixMilli() // and expiresAt rounds up: nothing early
 	keep := func(p *camPos) bool { return p.ms >= fromMs && p.ms < toMs && p.ms > minMs }
@@ -475,7 +492,7 @@ func (s *Store) cameraHour(hour int64, camera string, fromMs, toMs int64) ([]cam
 				cam = string(key[len(prefix) : len(prefix)+z])
 			}
 			if err := it.Item().Value(func(val []byte) error {
-				return decodeCameraBlock(hour, cam, val, func(p camPos) {
+				return decodeCameraBlock(hour, val, func(p camPos) {
 					if keep(&p) {
 						hits = append(hits, camHit{p, cam})
 					}
@@ -490,7 +507,10 @@ func (s *Store) cameraHour(hour int64, camera string, fromMs, toMs int64) ([]cam
 		return nil, err
 	}
 	cmpHit := func(a, b camHit) int {
-		return cmp.Or(cmp.Compare(a.ms, b.ms), cmp.Compare(a.plate, b.plate), cmp.Compare(a.camera, b.camera), bytes.Compare(a.h[:], b.h[:]))
+		if a.ms != b.ms {
+			return cmp.Compare(a.ms, b.ms)
+		}
+		return cmp.Or(strings.Compare(a.plate, b.plate), strings.Compare(a.camera, b.camera), a.compareRead(&b.camPos))
 	}
 	slices.SortFunc(hits, cmpHit)
 	return slices.CompactFunc(hits, func(a, b camHit) bool { return cmpHit(a, b) == 0 }), nil

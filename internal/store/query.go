@@ -28,7 +28,7 @@ type PassageQuery struct {
 const cursorCheckLen = 4
 
 // Passages returns up to q.Limit passages of q.Plate captured in [q.From,
-// q.To), in time order (ties by read id hash), after cursor q.After, and the
+// q.To), in time order (ties by read part), after cursor q.After, and the
 // cursor of the next page ("" when there is none). It is one range scan.
 // Safe for concurrent use.
 func (s *Store) Passages(q PassageQuery) ([]plate.Read, string, error) {
@@ -49,8 +49,7 @@ func (s *Store) Passages(q PassageQuery) ([]plate.Read, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		// The smallest key above the cursor's: every key of a plate has the
-		// same length.
+		// The smallest key above the cursor's: it followed by 0x00.
 		next := append(append(bytes.Clone(prefix), pos...), 0)
 		if bytes.Compare(next, start) > 0 {
 			start = next
@@ -67,7 +66,7 @@ func (s *Store) Passages(q PassageQuery) ([]plate.Read, string, error) {
 	defer s.closeMu.RUnlock()
 	var out []plate.Read
 	var next string
-	var lastPos [posLen]byte
+	var lastPos []byte
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
@@ -78,7 +77,7 @@ func (s *Store) Passages(q PassageQuery) ([]plate.Read, string, error) {
 				break
 			}
 			if len(out) == limit {
-				next = passageCursor(q.Plate, lastPos[:])
+				next = passageCursor(q.Plate, lastPos)
 				break
 			}
 			err := item.Value(func(val []byte) error {
@@ -89,7 +88,7 @@ func (s *Store) Passages(q PassageQuery) ([]plate.Read, string, error) {
 			if err != nil {
 				return fmt.Errorf("passage %x: %w", key[len(prefix):], err)
 			}
-			copy(lastPos[:], key[len(prefix):])
+			lastPos = append(lastPos[:0], key[len(prefix):]...)
 		}
 		return nil
 	})
@@ -100,9 +99,9 @@ func (s *Store) Passages(q PassageQuery) ([]plate.Read, string, error) {
 }
 
 // A passage cursor is base64url of the last passage's position (capture time
-// and read id hash, as in its key) and a check of plate and position.
+// and read part, as in its key) and a check of plate and position.
 func passageCursor(norm string, pos []byte) string {
-	b := make([]byte, 0, posLen+cursorCheckLen)
+	b := make([]byte, 0, len(pos)+cursorCheckLen)
 	b = append(b, pos...)
 	b = binary.BigEndian.AppendUint32(b, cursorCheck(norm, pos))
 	return base64.RawURLEncoding.EncodeToString(b)
@@ -110,14 +109,14 @@ func passageCursor(norm string, pos []byte) string {
 
 func parsePassageCursor(norm, c string) ([]byte, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) != posLen+cursorCheckLen {
+	n := len(b) - cursorCheckLen
+	if err != nil || n < tsLen+1 || binary.BigEndian.Uint32(b[n:]) != cursorCheck(norm, b[:n]) {
 		return nil, ErrBadCursor
 	}
-	pos := b[:posLen]
-	if binary.BigEndian.Uint32(b[posLen:]) != cursorCheck(norm, pos) {
+	if _, _, _, ok := parseReadPart(b[tsLen:n]); !ok {
 		return nil, ErrBadCursor
 	}
-	return pos, nil
+	return b[:n], nil
 }
 
 func cursorCheck(norm string, pos []byte) uint32 {

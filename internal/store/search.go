@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -33,31 +34,31 @@ type PatternQuery struct {
 }
 
 // position is a passage's place in the order of multi-plate results:
-// capture time, plate, read id hash.
+// capture time, plate, read part (appendReadPart).
 type position struct {
 	ts    []byte // tsLen bytes, as in keys
 	plate string
-	h     []byte // idHashLen bytes
+	read  []byte
 }
 
 func (p position) compare(q position) int {
 	if c := bytes.Compare(p.ts, q.ts); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(p.plate, q.plate); c != 0 {
+	if c := strings.Compare(p.plate, q.plate); c != 0 {
 		return c
 	}
-	return bytes.Compare(p.h, q.h)
+	return bytes.Compare(p.read, q.read)
 }
 
-// A multi-plate cursor is base64url of ts(8) plate 0x00 h(8) and a check of
-// the query and that position (see cursorCheck).
+// A multi-plate cursor is base64url of ts(8) plate 0x00 read part and a
+// check of the query and that position (see cursorCheck).
 func (p position) cursor(query string) string {
-	b := make([]byte, 0, tsLen+len(p.plate)+1+idHashLen+cursorCheckLen)
+	b := make([]byte, 0, tsLen+len(p.plate)+1+len(p.read)+cursorCheckLen)
 	b = append(b, p.ts...)
 	b = append(b, p.plate...)
 	b = append(b, 0)
-	b = append(b, p.h...)
+	b = append(b, p.read...)
 	b = binary.BigEndian.AppendUint32(b, cursorCheck(query, b))
 	return base64.RawURLEncoding.EncodeToString(b)
 }
@@ -65,14 +66,15 @@ func (p position) cursor(query string) string {
 func parsePosition(query, c string) (position, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	n := len(b) - cursorCheckLen
-	if err != nil || n < tsLen+plate.MinLen+1+idHashLen {
+	if err != nil || n < tsLen+plate.MinLen+1+1 || binary.BigEndian.Uint32(b[n:]) != cursorCheck(query, b[:n]) {
 		return position{}, ErrBadCursor
 	}
-	if binary.BigEndian.Uint32(b[n:]) != cursorCheck(query, b[:n]) || b[n-idHashLen-1] != 0 {
+	z := bytes.IndexByte(b[tsLen:n], 0) // a plate holds no 0x00
+	if z < 0 {
 		return position{}, ErrBadCursor
 	}
-	p := position{ts: b[:tsLen], plate: string(b[tsLen : n-idHashLen-1]), h: b[n-idHashLen : n]}
-	if !validNorm(p.plate) {
+	p := position{ts: b[:tsLen], plate: string(b[tsLen : tsLen+z]), read: b[tsLen+z+1 : n]}
+	if _, _, _, ok := parseReadPart(p.read); !ok || !validNorm(p.plate) {
 		return position{}, ErrBadCursor
 	}
 	return p, nil
@@ -121,7 +123,7 @@ type passage struct {
 // expired a moment before) gives ok false.
 func getPassage(txn *badger.Txn, p position) (passage, bool, error) {
 	key := appendPlatePrefix(make([]byte, 0, maxPKeyLn), p.plate)
-	key = append(append(key, p.ts...), p.h...)
+	key = append(append(key, p.ts...), p.read...)
 	item, err := txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return passage{}, false, nil
@@ -141,17 +143,17 @@ func decodeItem(item *badger.Item, norm string) (passage, error) {
 		p.r, err = decodePassage(norm, key, val)
 		return err
 	})
+	n := 1 + len(norm) + 1
 	if err != nil {
 		// Not the key: it holds the plate, which no log line may carry.
-		return p, fmt.Errorf("passage at %x: %w", key[len(key)-posLen:], err)
+		return p, fmt.Errorf("passage at %x: %w", key[n:], err)
 	}
-	n := len(key) - posLen
-	p.pos = position{ts: key[n : n+tsLen], plate: norm, h: key[n+tsLen:]}
+	p.pos = position{ts: key[n : n+tsLen], plate: norm, read: key[n+tsLen:]}
 	return p, nil
 }
 
 // CameraPassages returns up to q.Limit passages of q.Camera captured in
-// [q.From, q.To), in time order (then plate, then read id hash), after
+// [q.From, q.To), in time order (then plate, then read part), after
 // cursor q.After, and the next page's cursor ("" when there is none). It
 // reads the camera index an hour of the window at a time and each passage
 // from the plate index. Safe for concurrent use.
@@ -271,7 +273,7 @@ func (s *Store) PatternPlates(pat Pattern, ocrAware bool, from, to time.Time) ([
 }
 
 // PatternPassages returns up to q.Limit passages in [q.From, q.To) of the
-// plates matching q.Pattern, in time order (then plate, then read id hash),
+// plates matching q.Pattern, in time order (then plate, then read part),
 // after cursor q.After, and the next page's cursor. The candidates come
 // from the pattern index (PatternPlates), their passages from the plate
 // index. Safe for concurrent use.
@@ -309,8 +311,8 @@ func (s *Store) PatternPassages(q PatternQuery) ([]plate.Read, string, error) {
 				if bytes.Compare(key[len(prefix):len(prefix)+tsLen], end) >= 0 {
 					break
 				}
-				n := len(key) - posLen
-				pos := position{ts: key[n : n+tsLen], plate: norm, h: key[n+tsLen:]}
+				n := len(prefix)
+				pos := position{ts: key[n : n+tsLen], plate: norm, read: key[n+tsLen:]}
 				if after != nil && pos.compare(*after) <= 0 {
 					continue
 				}
@@ -343,7 +345,7 @@ func (s *Store) PatternPassages(q PatternQuery) ([]plate.Read, string, error) {
 }
 
 // Window calls fn with every passage captured in [from, to), in capture
-// time order (then plate, camera, read id hash), until fn returns an error,
+// time order (then plate, camera, read part), until fn returns an error,
 // which Window returns. It reads the camera index one hour at a time,
 // sorts the hour in memory (about 40 B a passage) and reads each passage
 // from the plate index: a replay, not a query. Safe for concurrent use.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -36,6 +37,18 @@ func known(t *testing.T, s *Store, n int) []plate.Read {
 		}
 		all = append(all, r)
 	}
+	// Ties: reads of one plate at one camera in one millisecond, with read
+	// parts of both forms and sequence numbers of one and two bytes.
+	tie := base.Add(36 * time.Hour).Truncate(time.Millisecond)
+	for i, n := range []int{7, 300, 0, 255, 256, -1, 65536, -2} {
+		r := read(plates[0], tie, n)
+		r.CameraID = "CAM-1"
+		r.ReadID = fmt.Sprintf("%s/%s/%d", r.CameraID, r.TS.Format("20060102T150405.000Z"), n)
+		if n < 0 {
+			r.ReadID = fmt.Sprintf("opaque-%d", n)
+		}
+		all = slices.Insert(all, (len(all)/2+i*37)%(len(all)+1), r)
+	}
 	// Half the postings end in blocks, half stay pending, and the first
 	// batch is written again after the flush: in both.
 	batches := slices.Collect(slices.Chunk(all, 500))
@@ -54,7 +67,7 @@ func known(t *testing.T, s *Store, n int) []plate.Read {
 // order sorts reads as multi-plate queries answer: time, plate, read id hash.
 func order(rs []plate.Read) {
 	slices.SortFunc(rs, func(a, b plate.Read) int {
-		ka, kb := appendPassageKey(nil, &a), appendPassageKey(nil, &b)
+		ka, kb := appendPassageKey(nil, &a, gatewaySeq(&a)), appendPassageKey(nil, &b, gatewaySeq(&b))
 		return cmp.Or(a.TS.Compare(b.TS), cmp.Compare(a.PlateNorm, b.PlateNorm), cmp.Compare(string(ka), string(kb)))
 	})
 }
@@ -217,7 +230,7 @@ func TestWindow(t *testing.T) {
 		}
 	}
 	slices.SortStableFunc(want, func(a, b plate.Read) int {
-		ka, kb := appendPassageKey(nil, &a), appendPassageKey(nil, &b)
+		ka, kb := appendPassageKey(nil, &a, gatewaySeq(&a)), appendPassageKey(nil, &b, gatewaySeq(&b))
 		return cmp.Or(a.TS.Compare(b.TS), cmp.Compare(a.PlateNorm, b.PlateNorm), cmp.Compare(a.CameraID, b.CameraID), cmp.Compare(string(ka), string(kb)))
 	})
 	var got []plate.Read
@@ -504,32 +517,44 @@ func TestGatewaySeq(t *testing.T) {
 	}
 }
 
-// TestCameraBlockRoundTrip: a block gives back each posting's h, whether
-// it holds h or the read id's sequence number.
+// TestCameraBlockRoundTrip: a block gives back each posting, with h or the
+// read id's sequence number, and the posting gives back its passage's key.
 func TestCameraBlockRoundTrip(t *testing.T) {
 	const camera = "CAM-E40-001"
 	hour := hourOf(now())
 	var want []camPos
+	var keys [][]byte
 	for i := range 50 {
 		r := read(plateOf(i), time.UnixMilli(hour*msPerHour+int64(i)*1000).UTC(), i)
 		r.CameraID = camera
-		r.ReadID = fmt.Sprintf("%s/%s/%d", camera, r.TS.Format("20060102T150405.000Z"), i)
+		r.ReadID = fmt.Sprintf("%s/%s/%d", camera, r.TS.Format("20060102T150405.000Z"), i*100)
 		if i%3 == 0 {
 			r.ReadID = "opaque-" + r.ReadID
 		}
-		key := appendPassageKey(nil, &r)
-		p := camPos{ms: r.TS.UnixMilli(), plate: r.PlateNorm, seq: gatewaySeq(&r)}
-		copy(p.h[:], key[len(key)-idHashLen:])
+		seq := gatewaySeq(&r)
+		key := appendPassageKey(nil, &r, seq)
+		p := camPos{ms: r.TS.UnixMilli(), plate: r.PlateNorm, seq: seq}
+		if seq == 0 {
+			copy(p.h[:], key[len(key)-idHashLen:])
+		}
 		if (i%3 == 0) != (p.seq == 0) {
 			t.Fatalf("read id %q: seq %d", r.ReadID, p.seq)
 		}
 		want = append(want, p)
+		keys = append(keys, key)
 	}
 	var got []camPos
-	if err := decodeCameraBlock(hour, camera, appendCameraBlock(nil, hour, want), func(p camPos) { got = append(got, p) }); err != nil {
+	if err := decodeCameraBlock(hour, appendCameraBlock(nil, hour, want), func(p camPos) { got = append(got, p) }); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, want) {
-		t.Errorf("block gave %+v,\nwant %+v", got, want)
+		t.Fatalf("block gave %+v,\nwant %+v", got, want)
+	}
+	for i, p := range got {
+		pos := (&camHit{p, camera}).position()
+		key := append(append(appendPlatePrefix(nil, pos.plate), pos.ts...), pos.read...)
+		if !bytes.Equal(key, keys[i]) {
+			t.Errorf("posting %d: key %x, want the passage's %x", i, key, keys[i])
+		}
 	}
 }

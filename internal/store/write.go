@@ -421,13 +421,18 @@ func (s *Store) commitWithRetry(sc *scratch, c *chunk, nowSec uint64) error {
 func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) error {
 	var appended [2]int // events appended per log (index logIndex)
 	for _, r := range c.reads {
+		seq := gatewaySeq(r)
 		k := len(sc.buf)
-		sc.buf = appendPassageKey(sc.buf, r)
+		sc.buf = appendPassageKey(sc.buf, r, seq)
 		key := tail(sc.buf, k)
 		k = len(sc.buf)
-		sc.buf = appendPassageValue(sc.buf, r)
+		sc.buf = appendPassageValue(sc.buf, r, seq)
 		sc.set(key, tail(sc.buf, k), expiresAt(r.TS, s.retention))
-		s.appendPostings(sc, r, key[len(key)-idHashLen:])
+		var h []byte
+		if seq == 0 {
+			h = key[len(key)-idHashLen:]
+		}
+		s.appendPostings(sc, r, seq, h)
 	}
 	var journalKey []byte
 	if len(sc.journal) > 0 {
