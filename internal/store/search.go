@@ -7,8 +7,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -181,37 +183,71 @@ func (s *Store) CameraPassages(q CameraQuery) ([]plate.Read, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("camera passages: %w", err)
 		}
-		if len(hits) == 0 {
-			continue
+		if after != nil {
+			hits = slices.DeleteFunc(hits, func(h camHit) bool { return h.position().compare(*after) <= 0 })
 		}
-		err = s.db.View(func(txn *badger.Txn) error {
-			for i := range hits {
-				pos := hits[i].position()
-				if after != nil && pos.compare(*after) <= 0 {
-					continue
-				}
-				p, ok, err := getPassage(txn, pos)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					continue
-				}
+		// One more passage than the page holds tells that there is a next
+		// page; more are looked up only if some were gone.
+		for len(hits) > 0 && next == "" {
+			n := min(len(hits), limit-len(out)+1)
+			ps, err := s.passagesAt(hits[:n])
+			if err != nil {
+				return nil, "", fmt.Errorf("camera passages: %w", err)
+			}
+			hits = hits[n:]
+			for _, p := range ps {
 				if len(out) == limit {
 					next = last.cursor(ident)
-					return nil
+					break
 				}
 				out = append(out, p.r)
 				last = p.pos
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, "", fmt.Errorf("camera passages: %w", err)
 		}
 	}
 	return out, next, nil
 }
+
+// passagesAt reads the passages of hits (camera index postings) by point
+// lookups in the plate index, spread over the cores (each lookup is mostly
+// a block decompressed: at 1e8 passages a camera hour's 190 took 12–16 ms
+// one after another), and returns those still stored (one whose key
+// expired a moment before is gone), in the order of hits.
+func (s *Store) passagesAt(hits []camHit) ([]passage, error) {
+	found := make([]passage, len(hits))
+	ok := make([]bool, len(hits))
+	workers := min(runtime.GOMAXPROCS(0), (len(hits)+lookupsPerWorker-1)/lookupsPerWorker)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			errs[w] = s.db.View(func(txn *badger.Txn) error {
+				for i := w; i < len(hits); i += workers {
+					var err error
+					if found[i], ok[i], err = getPassage(txn, hits[i].position()); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := found[:0]
+	for i := range found {
+		if ok[i] {
+			out = append(out, found[i])
+		}
+	}
+	return out, nil
+}
+
+// lookupsPerWorker is the fewest point lookups worth a goroutine of
+// passagesAt.
+const lookupsPerWorker = 16
 
 // Sighting is a camera index entry: a plate at a camera at a time.
 type Sighting struct {
@@ -368,26 +404,19 @@ func (s *Store) windowHour(hour int64, from, to time.Time, fn func(plate.Read) e
 	if err != nil {
 		return fmt.Errorf("window: %w", err)
 	}
-	var out []plate.Read
-	err = s.db.View(func(txn *badger.Txn) error {
-		for i := range hits {
-			p, ok, err := getPassage(txn, hits[i].position())
-			if err != nil {
+	for chunk := range slices.Chunk(hits, windowChunk) {
+		ps, err := s.passagesAt(chunk)
+		if err != nil {
+			return fmt.Errorf("window: %w", err)
+		}
+		for _, p := range ps {
+			if err := fn(p.r); err != nil {
 				return err
 			}
-			if ok {
-				out = append(out, p.r)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("window: %w", err)
-	}
-	for _, r := range out {
-		if err := fn(r); err != nil {
-			return err
 		}
 	}
 	return nil
 }
+
+// windowChunk is how many passages of an hour Window reads at a time.
+const windowChunk = 4096

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,6 +258,29 @@ func (s *Store) injected() error {
 		return nil
 	}
 	return s.failCommit()
+}
+
+// Settle waits until Badger's compactions have brought every level of the
+// tree within its target size, or ctx ends. A bulk load (anpr bench
+// store's fill) writes faster than compaction keeps up, which leaves the
+// upper levels many times their size until the compactions catch up.
+func (s *Store) Settle(ctx context.Context) error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.closeMu.RUnlock()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if !slices.ContainsFunc(s.db.Levels(), func(l badger.LevelInfo) bool { return l.Score >= 1 }) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // badgerOptions bounds Badger's memory (FIELD-NOTES "Badger v4"; defaults
