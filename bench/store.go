@@ -38,10 +38,10 @@ type Fill struct {
 
 // FillResult is what a fill measured.
 type FillResult struct {
-	Passages        int     `json:"passages"`
-	Seconds         float64 `json:"seconds"`
-	PassagesPerS    float64 `json:"passages_per_s"`
-	CPUMicrosEach   float64 `json:"cpu_us_per_passage"`
+	Passages      int     `json:"passages"`
+	Seconds       float64 `json:"seconds"`
+	PassagesPerS  float64 `json:"passages_per_s"`
+	CPUMicrosEach float64 `json:"cpu_us_per_passage"`
 	// Settle*: the compactions after the writes, until every level is
 	// within its target size (Store.Settle), and their CPU per passage.
 	SettleSeconds       float64 `json:"settle_seconds"`
