@@ -2,8 +2,10 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -36,6 +38,49 @@ type processor struct {
 	replayNow  time.Time
 	vevents    []store.Event
 	vmsgs      []kafka.Message
+	// marks are the store's marks taken before each recent batch's Write,
+	// by the batch's first offset: the evidence of a violation whose entry
+	// read is in one of them is read from the tables written since.
+	marks []batchMark
+}
+
+type batchMark struct {
+	off  int64
+	mark store.Mark
+}
+
+// maxMarks bounds processor.marks (the batches of a few minutes of a busy
+// partition); older entry reads are looked up in the whole store.
+const maxMarks = 4096
+
+// markBatch records the store's mark before the Write of the batch that
+// starts at offset off. A batch processed again replaces the marks from
+// its offset on.
+func (p *processor) markBatch(off int64) error {
+	m, err := p.e.store.Mark()
+	if err != nil {
+		return err
+	}
+	i, _ := slices.BinarySearchFunc(p.marks, off, func(b batchMark, off int64) int { return cmp.Compare(b.off, off) })
+	p.marks = p.marks[:i]
+	if len(p.marks) == maxMarks {
+		p.marks = append(p.marks[:0], p.marks[maxMarks/2:]...)
+	}
+	p.marks = append(p.marks, batchMark{off, m})
+	return nil
+}
+
+// writtenAfter returns the mark taken before the read at offset off was
+// written, or 0 (the whole store) when it is older than the marks.
+func (p *processor) writtenAfter(off int64) store.Mark {
+	i, found := slices.BinarySearchFunc(p.marks, off, func(b batchMark, off int64) int { return cmp.Compare(b.off, off) })
+	switch {
+	case found:
+		return p.marks[i].mark
+	case i == 0:
+		return 0
+	}
+	return p.marks[i-1].mark
 }
 
 // maxRemembered bounds the hits a new partition worker reads back to
@@ -153,6 +198,11 @@ func (p *processor) Process(ctx context.Context, b *ingest.Batch) error {
 		produced = make(chan error, 1)
 		go func() { produced <- e.hits.WriteMessages(ctx, p.msgs...) }()
 	}
+	if len(b.Offsets) > 0 {
+		if err := p.markBatch(b.Offsets[0]); err != nil {
+			return fmt.Errorf("store batch: %w", err)
+		}
+	}
 	res, err := e.store.Write(&store.Batch{Reads: p.fresh, Hits: p.events, Violations: p.vevents, State: p.checkpoint()})
 	var perr error
 	if produced != nil {
@@ -207,7 +257,7 @@ func (p *processor) decided(ds []sectioncontrol.Decision, batch []plate.Read, of
 		if v == nil {
 			continue
 		}
-		ok, err := p.e.evidence(v, batch, offsets)
+		ok, err := p.e.evidence(v, batch, offsets, p.writtenAfter)
 		if err != nil {
 			return nil, err
 		}

@@ -183,9 +183,11 @@ func checkpointKey(topic string, partition int) string {
 // its decisions need (camera, capture time, plate, country, class, offset),
 // and the rest (read id, plate as read, confidence, lane, image) comes from
 // the batch in hand (found by offset) or, for an earlier read, from the
-// stored passage. It returns false when a read is in neither (a passage
-// already past retention): such a violation cannot be proven.
-func (e *Engine) evidence(v *sectioncontrol.Violation, batch []plate.Read, offsets []int64) (bool, error) {
+// stored passage, looked for first among what was written after
+// writtenAfter(its offset), then in the whole store. It returns false when
+// a read is in neither (a passage already past retention): such a
+// violation cannot be proven.
+func (e *Engine) evidence(v *sectioncontrol.Violation, batch []plate.Read, offsets []int64, writtenAfter func(off int64) store.Mark) (bool, error) {
 	for _, x := range []struct {
 		r   *plate.Read
 		off int64
@@ -198,15 +200,25 @@ func (e *Engine) evidence(v *sectioncontrol.Violation, batch []plate.Read, offse
 			*r = batch[i]
 			continue
 		}
-		stored, _, err := e.store.Passages(store.PassageQuery{Plate: r.PlateNorm, From: r.TS, To: r.TS.Add(time.Millisecond), Limit: 64})
-		if err != nil {
-			return false, fmt.Errorf("evidence of violation %s: %w", v.ID, err)
+		q := store.PassageQuery{Plate: r.PlateNorm, From: r.TS, To: r.TS.Add(time.Millisecond), Limit: 64}
+		found := false
+		for _, after := range []store.Mark{writtenAfter(x.off), 0} {
+			q.WrittenAfter = after
+			stored, _, err := e.store.Passages(q)
+			if err != nil {
+				return false, fmt.Errorf("evidence of violation %s: %w", v.ID, err)
+			}
+			if i := slices.IndexFunc(stored, func(b plate.Read) bool { return sameCapture(&b, r) }); i >= 0 {
+				*r, found = stored[i], true
+				break
+			}
+			if after == 0 {
+				break
+			}
 		}
-		i := slices.IndexFunc(stored, func(b plate.Read) bool { return sameCapture(&b, r) })
-		if i < 0 {
+		if !found {
 			return false, nil
 		}
-		*r = stored[i]
 	}
 	return true, nil
 }

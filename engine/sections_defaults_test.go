@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anpr/anpr/internal/store"
 	"github.com/anpr/anpr/sectioncontrol"
 )
 
@@ -42,5 +43,17 @@ func TestSectionsShowDefaults(t *testing.T) {
 	}
 	if cfg.Sections[0].MaxTravel != 0 {
 		t.Error("newSections changed the caller's config")
+	}
+}
+
+// TestWrittenAfter: a read's mark is that of the batch it came in, found by
+// the batches' first offsets; a read older than the marks is looked up in
+// the whole store (0).
+func TestWrittenAfter(t *testing.T) {
+	p := &processor{marks: []batchMark{{10, 100}, {20, 200}, {30, 300}}}
+	for off, want := range map[int64]store.Mark{0: 0, 9: 0, 10: 100, 19: 100, 20: 200, 29: 200, 30: 300, 1 << 40: 300} {
+		if got := p.writtenAfter(off); got != want {
+			t.Errorf("writtenAfter(%d) = %d, want %d", off, got, want)
+		}
 	}
 }

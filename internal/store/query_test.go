@@ -171,3 +171,45 @@ func TestPassagesBadCursor(t *testing.T) {
 		t.Error("plate not normalized: no error")
 	}
 }
+
+// TestPassagesWrittenAfter: with a mark, only the passages written after
+// it are read, whether they are in memory or in tables, and a passage
+// written again after the mark counts as written after it.
+func TestPassagesWrittenAfter(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := now().Add(-time.Hour)
+	at := func(i int) plate.Read { return read(plateOf(9), t0.Add(time.Duration(i)*time.Second), i) }
+	write(t, s, &Batch{Reads: []plate.Read{at(0), at(1)}})
+	if err := s.Close(); err != nil { // the passages go from the memtable to a table
+		t.Fatal(err)
+	}
+	s = open(t, Options{Dir: dir})
+	m, err := s.Mark()
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, &Batch{Reads: []plate.Read{at(2), at(1)}})
+	for _, tt := range []struct {
+		after Mark
+		want  []int
+	}{{0, []int{0, 1, 2}}, {m, []int{1, 2}}} {
+		got, _, err := s.Passages(PassageQuery{Plate: plateOf(9), WrittenAfter: tt.after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var secs []int
+		for _, r := range got {
+			secs = append(secs, int(r.TS.Sub(t0)/time.Second))
+		}
+		if !reflect.DeepEqual(secs, tt.want) {
+			t.Errorf("written after %d: seconds %v, want %v", tt.after, secs, tt.want)
+		}
+	}
+	if m2, err := s.Mark(); err != nil || m2 <= m {
+		t.Errorf("mark after a write: %d, %v; want above %d", m2, err, m)
+	}
+}
