@@ -11,11 +11,14 @@
 //  4. The partition's sectioncontrol.Tracker observes every read (repeats
 //     included, so a replay sees what the live run saw) and returns the
 //     decisions that became final; each violation gets its evidence from
-//     the batch or the stored passage and is produced to the violations
+//     the batch or the stored passage (read first from what was written
+//     since the store.Mark taken before its entry read's batch, so that
+//     the older tables are skipped) and is produced to the violations
 //     topic.
 //  5. store.Write makes passages, hits, violations and the tracker's
 //     checkpoint durable in one batch. A passage's key is (plate, capture
-//     time, read_id digest) and a hit's id is a function of (read_id, list,
+//     time, camera and read_id: the gateway form's sequence number, else a
+//     digest) and a hit's id is a function of (read_id, list,
 //     entry plate), so a read processed again overwrites its passage with
 //     the same bytes and its hits are known.
 //  6. Hits are produced to the hits topic and acknowledged by the broker,
