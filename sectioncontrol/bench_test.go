@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -75,8 +76,26 @@ func passages(n int) []plate.Read {
 // stream, not per read. workload=burst is the previous benchmark (200 s of
 // traffic, then a flush that decides most of it), kept for comparison.
 func BenchmarkPairing(b *testing.B) {
-	b.Run("workload=steady", benchSteady)
+	b.Run("workload=steady", func(b *testing.B) {
+		evs, plates := steadyStream()
+		benchSteady(b, evs, plates)
+	})
 	b.Run("workload=burst", benchBurst)
+}
+
+// BenchmarkPendingScale is the steady stream with 10 times fewer and 10
+// times more vehicles a second (and inside the section): how the cost of a
+// read grows with the pending entries.
+//
+//	go test -run '^$' -bench PendingScale -benchtime 1x ./sectioncontrol/
+func BenchmarkPendingScale(b *testing.B) {
+	for _, gapUs := range []int64{20_000, 2_000, 200} {
+		vehicles := int(steadyVehicles * steadyGapMs * 1000 / gapUs) // the same 2000 s of traffic
+		b.Run(fmt.Sprintf("vehicles/s=%d", 1_000_000/gapUs), func(b *testing.B) {
+			evs, plates := newSteadyStream(vehicles, gapUs)
+			benchSteady(b, evs, plates)
+		})
+	}
 }
 
 // Steady stream: a vehicle enters every 2 ms of capture time (500/s), plates
@@ -100,21 +119,27 @@ type streamEvent struct {
 var steadyCams = [4]string{"A1", "A2", "B1", "B2"}
 
 var steadyStream = sync.OnceValues(func() ([]streamEvent, []string) {
-	const popBits = 20
+	return newSteadyStream(steadyVehicles, steadyGapMs*1000)
+})
+
+// newSteadyStream is the steady stream of vehicles entering every gapUs
+// microseconds.
+func newSteadyStream(vehicles int, gapUs int64) ([]streamEvent, []string) {
+	popBits := max(20, bits.Len(uint(vehicles)))
 	// plates[i] is vehicle i's plate, allocated in vehicle order: the
 	// engine's read is decoded just before Observe, in cache; a plate drawn
 	// at random from a large table would charge Observe a cache miss.
-	plates := make([]string, steadyVehicles)
+	plates := make([]string, vehicles)
 	rng := rand.New(rand.NewPCG(3, 3))
-	evs := make([]streamEvent, 0, 2*steadyVehicles+steadyVehicles/5)
+	evs := make([]streamEvent, 0, 2*vehicles+vehicles/5)
 	add := func(ms int64, p int32, cam, class uint8) {
 		evs = append(evs, streamEvent{arrival: ms + rng.Int64N(2000), ms: ms, plate: p, cam: cam, class: class})
 	}
-	for i := range int64(steadyVehicles) {
+	for i := range int64(vehicles) {
 		id := uint32(i*0x9E3779B1) & (1<<popBits - 1) // an odd multiplier: a bijection
 		plates[i] = fmt.Sprintf("S%02d%04dX", id%97, id/97)
 		p := int32(i)
-		te := i * steadyGapMs
+		te := i * gapUs / 1000
 		class, kmh := uint8(1), 60+rng.Float64()*60 // car
 		if rng.IntN(10) == 0 {
 			class, kmh = 3, 50+rng.Float64()*38 // truck, limit 90
@@ -138,11 +163,10 @@ var steadyStream = sync.OnceValues(func() ([]streamEvent, []string) {
 	}
 	slices.SortFunc(evs, func(a, b streamEvent) int { return cmp.Compare(a.arrival, b.arrival) })
 	return evs, plates
-})
+}
 
-func benchSteady(b *testing.B) {
+func benchSteady(b *testing.B, evs []streamEvent, plates []string) {
 	const batch = 1000
-	evs, plates := steadyStream()
 	cfg := benchConfig()
 	cfg.Sections[0].MaxTravel = 10 * time.Minute
 	t0 := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC).UnixMilli()
