@@ -193,15 +193,16 @@ func (p *processor) Process(ctx context.Context, b *ingest.Batch) error {
 	// A read processed again (replay, gateway retry) rewrites its passage
 	// with the same key and its hits with the same ids: the store keeps one
 	// of each, and the hits are published again (at-least-once, same ids).
-	var produced chan error
-	if len(p.msgs) > 0 {
-		produced = make(chan error, 1)
-		go func() { produced <- e.hits.WriteMessages(ctx, p.msgs...) }()
-	}
+	// The mark is taken first: on its error no produce is in flight on p.msgs.
 	if len(b.Offsets) > 0 {
 		if err := p.markBatch(b.Offsets[0]); err != nil {
 			return fmt.Errorf("store batch: %w", err)
 		}
+	}
+	var produced chan error
+	if len(p.msgs) > 0 {
+		produced = make(chan error, 1)
+		go func() { produced <- e.hits.WriteMessages(ctx, p.msgs...) }()
 	}
 	res, err := e.store.Write(&store.Batch{Reads: p.fresh, Hits: p.events, Violations: p.vevents, State: p.checkpoint()})
 	var perr error

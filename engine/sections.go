@@ -224,6 +224,10 @@ func (e *Engine) evidence(v *sectioncontrol.Violation, batch []plate.Read, offse
 }
 
 // sameCapture reports whether a is the read the Tracker remembers as b.
+// Two reads of one plate at one camera in one millisecond (a camera's
+// double read) are both that capture: which one's read id, image and
+// confidence the evidence carries may differ between a live run and a
+// replay; the time, place and plate proven are the same.
 func sameCapture(a, b *plate.Read) bool {
 	return a.CameraID == b.CameraID && a.PlateNorm == b.PlateNorm && a.TS.UnixMilli() == b.TS.UnixMilli()
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -55,5 +56,49 @@ func TestWrittenAfter(t *testing.T) {
 		if got := p.writtenAfter(off); got != want {
 			t.Errorf("writtenAfter(%d) = %d, want %d", off, got, want)
 		}
+	}
+}
+
+// TestMarkBatch: marks stay in offset order, a batch processed again
+// replaces the marks from its offset on, and the list is halved, oldest
+// first, when it reaches maxMarks.
+func TestMarkBatch(t *testing.T) {
+	s, err := store.Open(store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := &processor{e: &Engine{store: s}}
+	offs := func() []int64 {
+		var o []int64
+		for _, m := range p.marks {
+			o = append(o, m.off)
+		}
+		return o
+	}
+	for _, off := range []int64{0, 10, 20, 30} {
+		if err := p.markBatch(off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.markBatch(20); err != nil { // the batch at 20 replayed
+		t.Fatal(err)
+	}
+	if got := offs(); !slices.Equal(got, []int64{0, 10, 20}) {
+		t.Fatalf("after the replay of 20: offsets %v, want [0 10 20]", got)
+	}
+	for off := int64(30); len(p.marks) < maxMarks; off += 10 {
+		if err := p.markBatch(off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := p.marks[maxMarks-1].off
+	if err := p.markBatch(last + 10); err != nil {
+		t.Fatal(err)
+	}
+	got := offs()
+	if len(got) != maxMarks/2+1 || got[0] != int64(maxMarks/2)*10 || got[len(got)-1] != last+10 || !slices.IsSorted(got) {
+		t.Fatalf("after reaching maxMarks: %d offsets from %d to %d, want %d from %d to %d, sorted",
+			len(got), got[0], got[len(got)-1], maxMarks/2+1, maxMarks/2*10, last+10)
 	}
 }

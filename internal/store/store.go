@@ -264,15 +264,18 @@ func (s *Store) injected() error {
 // tree within its target size, or ctx ends. A bulk load (anpr bench
 // store's fill) writes faster than compaction keeps up, which leaves the
 // upper levels many times their size until the compactions catch up.
+// The store is held only while it looks: a Close meanwhile ends the wait
+// with ErrClosed.
 func (s *Store) Settle(ctx context.Context) error {
-	if err := s.acquire(); err != nil {
-		return err
-	}
-	defer s.closeMu.RUnlock()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		if !slices.ContainsFunc(s.db.Levels(), func(l badger.LevelInfo) bool { return l.Score >= 1 }) {
+		if err := s.acquire(); err != nil {
+			return err
+		}
+		busy := slices.ContainsFunc(s.db.Levels(), func(l badger.LevelInfo) bool { return l.Score >= 1 })
+		s.closeMu.RUnlock()
+		if !busy {
 			return nil
 		}
 		select {
