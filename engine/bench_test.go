@@ -3,10 +3,12 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/anpr/anpr/engine"
@@ -72,21 +74,30 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 }
 
-// counter returns the value of a counter family without labels.
-func counter(tb testing.TB, g prometheus.Gatherer, name string) float64 {
+// counter sums the series of a counter family that carry the given label
+// name and value pairs (none: every series).
+func counter(tb testing.TB, g prometheus.Gatherer, name string, labels ...string) float64 {
 	tb.Helper()
 	mfs, err := g.Gather()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	var sum float64
 	for _, mf := range mfs {
-		if mf.GetName() == name {
-			var sum float64
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool {
+					return l.GetName() == labels[i] && l.GetValue() == labels[i+1]
+				}) {
+					continue series
+				}
 			}
-			return sum
+			sum += m.GetCounter().GetValue()
 		}
 	}
-	return 0
+	return sum
 }

@@ -7,6 +7,7 @@ type metrics struct {
 	republished  prometheus.Counter
 	duplicates   prometheus.Counter
 	noEvidence   prometheus.Counter
+	evidence     *prometheus.CounterVec
 	captureToHit prometheus.Histogram
 	ingestToHit  prometheus.Histogram
 }
@@ -30,6 +31,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "anpr_engine_violations_without_evidence_total",
 			Help: "Violations not issued because a read of their evidence was no longer stored (past retention).",
 		}),
+		evidence: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anpr_engine_evidence_reads_total",
+			Help: "Violation reads completed from: the batch in hand, the tables written since the read's batch, or the whole store (the costly path).",
+		}, []string{"from"}),
 		captureToHit: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "anpr_engine_capture_to_hit_seconds",
 			Help:    "From capture time at the camera to the hit stored and published.",
@@ -42,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.hits, m.republished, m.duplicates, m.noEvidence, m.captureToHit, m.ingestToHit)
+		reg.MustRegister(m.hits, m.republished, m.duplicates, m.noEvidence, m.evidence, m.captureToHit, m.ingestToHit)
 	}
 	return m
 }

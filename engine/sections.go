@@ -198,6 +198,7 @@ func (e *Engine) evidence(v *sectioncontrol.Violation, batch []plate.Read, offse
 		}
 		if i, ok := slices.BinarySearch(offsets, x.off); ok && sameCapture(&batch[i], r) {
 			*r = batch[i]
+			e.m.evidence.WithLabelValues("batch").Inc()
 			continue
 		}
 		q := store.PassageQuery{Plate: r.PlateNorm, From: r.TS, To: r.TS.Add(time.Millisecond), Limit: 64}
@@ -210,6 +211,11 @@ func (e *Engine) evidence(v *sectioncontrol.Violation, batch []plate.Read, offse
 			}
 			if i := slices.IndexFunc(stored, func(b plate.Read) bool { return sameCapture(&b, r) }); i >= 0 {
 				*r, found = stored[i], true
+				from := "store"
+				if after != 0 {
+					from = "written_since"
+				}
+				e.m.evidence.WithLabelValues(from).Inc()
 				break
 			}
 			if after == 0 {

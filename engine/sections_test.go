@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/anpr/anpr/engine"
@@ -236,6 +238,39 @@ func TestSectionControl(t *testing.T) {
 	}
 	if code := getJSON(t, r.base+"/api/v1/sections/NOPE/stats", nil); code != http.StatusNotFound {
 		t.Errorf("unknown section stats: status %d, want 404", code)
+	}
+}
+
+// TestEvidenceWrittenSince: the entry reads of violations decided in a
+// later batch are found among the tables written since their own batch
+// (store.Mark before each Write), never by the lookup in the whole store.
+func TestEvidenceWrittenSince(t *testing.T) {
+	addr := startBroker(t)
+	cfg := sectionConfig(addr, t.TempDir())
+	reg := prometheus.NewRegistry()
+	cfg.Registerer, cfg.Gatherer = reg, reg
+	tr := newSectionTraffic(12)
+	// Every entry is at least a minute before every exit: the entries go
+	// first, and the exits once the entries are stored.
+	split := slices.IndexFunc(tr.msgs, func(m kafka.Message) bool { return bytes.Contains(m.Value, []byte(`-x"`)) })
+	r := start(t, cfg)
+	produce(t, addr, tr.msgs[:split]...)
+	waitFor(t, 30*time.Second, "the entries stored", func() bool {
+		return counter(t, reg, "anpr_store_passages_written_total") >= float64(split)
+	})
+	produce(t, addr, tr.msgs[split:]...)
+	var got []violationJSON
+	waitFor(t, 30*time.Second, "every violation", func() bool {
+		got = allViolations(t, r.base, "")
+		return len(got) >= len(tr.want)
+	})
+	checkViolations(t, got, tr)
+	since := counter(t, reg, "anpr_engine_evidence_reads_total", "from", "written_since")
+	batch := counter(t, reg, "anpr_engine_evidence_reads_total", "from", "batch")
+	whole := counter(t, reg, "anpr_engine_evidence_reads_total", "from", "store")
+	if whole != 0 || since < float64(len(tr.want)) || since+batch != float64(2*len(tr.want)) {
+		t.Errorf("evidence reads: %v from tables written since, %v from the batch, %v from the whole store; want %d reads, at least %d written since, none from the whole store",
+			since, batch, whole, 2*len(tr.want), len(tr.want))
 	}
 }
 
