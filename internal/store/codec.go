@@ -122,7 +122,7 @@ func parseReadPart(b []byte) (seq uint64, camera, h []byte, ok bool) {
 }
 
 // validNorm reports whether s can be a normalized plate in a key.
-func validNorm(s string) bool {
+func validNorm[T string | []byte](s T) bool {
 	if len(s) < plate.MinLen || len(s) > plate.MaxLen {
 		return false
 	}

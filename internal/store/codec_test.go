@@ -293,3 +293,20 @@ func BenchmarkPassageValue(b *testing.B) {
 		}
 	})
 }
+
+// TestPlateKey: a packed plate gives its bytes back and orders as the
+// plate strings do, for every length a plate can have.
+func TestPlateKey(t *testing.T) {
+	plates := []string{"AB", "A0", "ABC", "AB0", "1ABC234", "1ABC2345", "Z99999999999", "Z9999999999", "ZZZZZZZZZZZZ", "99", "0A"}
+	for _, p := range plates {
+		k := packPlate(p)
+		if got := k.String(); got != p || k.len() != len(p) || packPlate([]byte(p)) != k {
+			t.Errorf("packPlate(%q): back %q, len %d", p, got, k.len())
+		}
+		for _, q := range plates {
+			if got, want := k.compare(packPlate(q)), strings.Compare(p, q); got != want {
+				t.Errorf("compare(%q, %q) = %d, want %d", p, q, got, want)
+			}
+		}
+	}
+}

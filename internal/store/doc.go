@@ -111,8 +111,9 @@
 // against the pattern (exactly, or OCR-aware), and their passages read
 // from 'P'. A plate's trigrams are posted at its first passage of a
 // capture day only: a bloom filter per day (the two most recent days
-// kept; sized by Options.PlatesPerDay at 1e-6 false positives, about 14 MiB
-// a day at the default 4 M plates) says "posted already", and is told so
+// kept; blocked, one cache line per plate; sized by Options.PlatesPerDay
+// at 7e-7 false positives, about 20 MB a day at the default 4 M plates)
+// says "posted already", and is told so
 // only after the commit. A false positive leaves a plate-day out of the
 // pattern index; a restart empties the filters, so the first passages after
 // it post their trigrams again (repeats, dropped by readers). Reads of older
@@ -225,7 +226,8 @@
 //	    there, mostly the trigram postings (the run's plates are nearly all
 //	    new of the day: five postings for every second read), zstd and
 //	    compaction of the blocks and journal, and the day filter's 20 bloom
-//	    probes per read, tested and then set.
+//	    probes per read, tested and then set (since one cache line each:
+//	    blockBloom).
 //
 // Where the 37.4 B go: the passage entry 24.1 B (14.1 B of content after
 // zstd, the capture time most of it, plus Badger's 8–10 B an entry: 4

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bits-and-blooms/bloom/v3"
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/anpr/anpr/plate"
 )
@@ -107,7 +107,7 @@ func trigrams(norm string, fn func(tri string)) {
 // dayFilter remembers which plates had their trigram keys written for a
 // capture day, so that only a plate's first passage of the day writes them.
 // A false positive leaves a plate-day out of the pattern index, so the filter
-// is sized for FalsePositive at Options.PlatesPerDay distinct plates a day.
+// is sized for filterFP at Options.PlatesPerDay distinct plates a day.
 // Filters of the filterDays most recent capture days are kept; a read of an
 // older day writes its trigram keys every time (idempotent sets). The filter
 // starts empty at Open: the first passages after a restart write their keys
@@ -115,20 +115,74 @@ func trigrams(norm string, fn func(tri string)) {
 type dayFilter struct {
 	mu       sync.Mutex
 	capacity uint
-	days     map[int64]*bloom.BloomFilter
+	days     map[int64]*blockBloom
 }
 
 const (
 	filterDays = 2
-	// filterFP is the false-positive rate at capacity: with 4 M plates a
-	// day, about 4 plate-days a day missing from the pattern index.
-	filterFP = 1e-6
-	// DefaultPlatesPerDay sizes the day filter (≈14 MiB per day kept).
+	// DefaultPlatesPerDay sizes the day filter (≈20 MB per day kept).
 	DefaultPlatesPerDay = 4_000_000
 )
 
 func newDayFilter(capacity int) *dayFilter {
-	return &dayFilter{capacity: uint(capacity), days: make(map[int64]*bloom.BloomFilter)}
+	return &dayFilter{capacity: uint(capacity), days: make(map[int64]*blockBloom)}
+}
+
+// blockBloom is a blocked bloom filter: a key's bloomK bits are all in one
+// 512-bit block, one cache line, where a classic filter's 20 probes at the
+// same false-positive rate touch 20 (the day filter was 7 % of the
+// pipeline's CPU, nearly all cache misses). With bloomBits bits per key
+// its false-positive rate at capacity is 7e-7 (a classic filter's 1e-6
+// needs 29 bits): with 4 M plates a day, about 3 plate-days a day missing
+// from the pattern index.
+type blockBloom struct {
+	blocks [][8]uint64
+}
+
+const (
+	bloomBits = 40
+	bloomK    = 17
+)
+
+func newBlockBloom(capacity uint) *blockBloom {
+	return &blockBloom{blocks: make([][8]uint64, max(capacity*bloomBits/512, 1))}
+}
+
+// mask returns key's block and its bloomK bits there, drawn as independent
+// 9-bit numbers from a splitmix64 stream seeded by key's hash. (Double
+// hashing, pos + i·step, makes the bits arithmetic progressions that
+// overlap another key's: 4e-4 false positives measured.)
+func (f *blockBloom) mask(key []byte) (b *[8]uint64, m [8]uint64) {
+	h := xxhash.Sum64(key)
+	b = &f.blocks[(h>>32)*uint64(len(f.blocks))>>32]
+	for i := 0; i < bloomK; {
+		h += 0x9e3779b97f4a7c15
+		z := (h ^ h>>30) * 0xbf58476d1ce4e5b9
+		z = (z ^ z>>27) * 0x94d049bb133111eb
+		z ^= z >> 31
+		for j := 0; j < 7 && i < bloomK; j, i = j+1, i+1 {
+			m[z>>6&7] |= 1 << (z & 63)
+			z >>= 9
+		}
+	}
+	return b, m
+}
+
+func (f *blockBloom) test(key []byte) bool {
+	b, m := f.mask(key)
+	for i := range m {
+		if b[i]&m[i] != m[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *blockBloom) add(key []byte) {
+	b, m := f.mask(key)
+	for i := range m {
+		b[i] |= m[i]
+	}
 }
 
 func dayKey(buf []byte, day int64, norm string) []byte {
@@ -142,7 +196,7 @@ func (f *dayFilter) seen(day int64, norm string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	bf := f.days[day]
-	return bf != nil && bf.Test(dayKey(buf[:0], day, norm))
+	return bf != nil && bf.test(dayKey(buf[:0], day, norm))
 }
 
 // add records that norm's trigrams for day are durable; call it after the
@@ -164,10 +218,10 @@ func (f *dayFilter) add(day int64, norm string) {
 			}
 			delete(f.days, oldest)
 		}
-		bf = bloom.NewWithEstimates(f.capacity, filterFP)
+		bf = newBlockBloom(f.capacity)
 		f.days[day] = bf
 	}
-	bf.Add(dayKey(buf[:0], day, norm))
+	bf.add(dayKey(buf[:0], day, norm))
 }
 
 // plateDay is a plate whose trigram postings a transaction writes.

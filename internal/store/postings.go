@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,10 +36,52 @@ const (
 	maxBlockPostings = 4096
 )
 
+// plateKey is a normalized plate packed into 12 bytes, zero-padded
+// (big-endian: it orders as the plate strings do, since a plate holds no
+// 0x00). It holds no pointer: the garbage collector does not scan the
+// million postings pending in memory, and a posting allocates no string.
+type plateKey struct {
+	hi uint64
+	lo uint32
+}
+
+func packPlate[T string | []byte](norm T) plateKey {
+	var b [plate.MaxLen]byte
+	copy(b[:], norm)
+	return plateKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint32(b[8:])}
+}
+
+func (k plateKey) compare(o plateKey) int {
+	if k.hi != o.hi {
+		return cmp.Compare(k.hi, o.hi)
+	}
+	return cmp.Compare(k.lo, o.lo)
+}
+
+func (k plateKey) len() int {
+	if k.lo != 0 {
+		return 12 - bits.TrailingZeros32(k.lo)/8
+	}
+	return 8 - bits.TrailingZeros64(k.hi)/8 // 64 zeros: 0
+}
+
+// appendTo appends the plate's bytes.
+func (k plateKey) appendTo(dst []byte) []byte {
+	var b [plate.MaxLen]byte
+	binary.BigEndian.PutUint64(b[:8], k.hi)
+	binary.BigEndian.PutUint32(b[8:], k.lo)
+	return append(dst, b[:k.len()]...)
+}
+
+func (k plateKey) String() string {
+	var b [plate.MaxLen]byte
+	return string(k.appendTo(b[:0]))
+}
+
 // camPos is a camera index posting: a passage at its camera.
 type camPos struct {
 	ms    int64
-	plate string
+	plate plateKey
 	seq   uint64          // read id camera/time/seq-1 (gatewayReadID) when > 0
 	h     [idHashLen]byte // when seq is 0
 }
@@ -50,7 +93,7 @@ func (p *camPos) compare(q *camPos) int {
 	if p.ms != q.ms {
 		return cmp.Compare(p.ms, q.ms)
 	}
-	if c := strings.Compare(p.plate, q.plate); c != 0 {
+	if c := p.plate.compare(q.plate); c != 0 {
 		return c
 	}
 	return p.compareRead(q)
@@ -74,7 +117,7 @@ type camHour struct {
 // bucket and trigram packed in the order of the blocks (triKey).
 type triPosting struct {
 	key   uint64
-	plate string
+	plate plateKey
 }
 
 // triKey packs day, bucket and trigram into one integer, so that postings
@@ -87,7 +130,7 @@ func (a triPosting) compare(b triPosting) int {
 	if a.key != b.key {
 		return cmp.Compare(a.key, b.key)
 	}
-	return strings.Compare(a.plate, b.plate)
+	return a.plate.compare(b.plate)
 }
 
 // postings are index postings not yet in blocks, with the journal keys
@@ -138,7 +181,7 @@ func (p *postings) addJournal(key, val []byte, cameras map[string]string) error 
 			h = d.bytes(idHashLen)
 		}
 		tri := d.bytes(1)
-		if d.err != nil || ms > maxIndexMs || !validNorm(string(norm)) {
+		if d.err != nil || ms > maxIndexMs || !validNorm(norm) {
 			return fmt.Errorf("journal entry %x: %w", key, errCorrupt)
 		}
 		camera, ok := cameras[string(cam)]
@@ -146,14 +189,14 @@ func (p *postings) addJournal(key, val []byte, cameras map[string]string) error 
 			camera = string(cam)
 			cameras[camera] = camera
 		}
-		pos := camPos{ms: int64(ms), plate: string(norm), seq: seq}
+		pos := camPos{ms: int64(ms), plate: packPlate(norm), seq: seq}
 		copy(pos.h[:], h)
 		ch := camHour{floorDiv(pos.ms, msPerHour), camera}
 		p.cams[ch] = append(p.cams[ch], pos)
 		p.n++
 		if tri[0] == 1 {
 			day := floorDiv(pos.ms, msPerDay)
-			trigrams(pos.plate, func(t string) {
+			trigrams(string(norm), func(t string) {
 				p.tris = append(p.tris, triPosting{triKey(day, t), pos.plate})
 				p.n++
 			})
@@ -269,7 +312,10 @@ func (s *Store) flushIndex() error {
 		return wb.SetEntry(&badger.Entry{Key: key, Value: val, ExpiresAt: exp})
 	}
 	for ch, ps := range f.cams {
-		ps = slices.SortedFunc(slices.Values(ps), func(a, b camPos) int { return a.compare(&b) })
+		// Sorted copies: queries read f while it flushes. (Clone then sort:
+		// slices.SortedFunc appends element by element, as costly as the sort.)
+		ps = slices.Clone(ps)
+		slices.SortFunc(ps, func(a, b camPos) int { return a.compare(&b) })
 		ps = slices.CompactFunc(ps, func(a, b camPos) bool { return a.compare(&b) == 0 })
 		for blk := range slices.Chunk(ps, maxBlockPostings) {
 			val := appendCameraBlock(nil, ch.hour, blk)
@@ -281,7 +327,9 @@ func (s *Store) flushIndex() error {
 	}
 	// Trigram blocks hold a day's bucket, in trigram order, each trigram's
 	// plates sorted (they compress better).
-	tps := slices.Compact(slices.SortedFunc(slices.Values(f.tris), triPosting.compare))
+	tps := slices.Clone(f.tris)
+	slices.SortFunc(tps, triPosting.compare)
+	tps = slices.Compact(tps)
 	for len(tps) > 0 {
 		k := tps[0].key
 		var blk []byte
@@ -339,8 +387,8 @@ func appendCameraBlock(dst []byte, hour int64, ps []camPos) []byte {
 		p := &ps[i]
 		dst = binary.AppendUvarint(dst, uint64(p.ms-prev))
 		prev = p.ms
-		dst = binary.AppendUvarint(dst, uint64(len(p.plate)))
-		dst = append(dst, p.plate...)
+		dst = binary.AppendUvarint(dst, uint64(p.plate.len()))
+		dst = p.plate.appendTo(dst)
 		dst = binary.AppendUvarint(dst, p.seq)
 		if p.seq == 0 {
 			dst = append(dst, p.h[:]...)
@@ -356,11 +404,11 @@ func decodeCameraBlock(hour int64, val []byte, fn func(camPos)) error {
 	for len(d.b) > 0 {
 		ms += int64(min(d.uvarint(), uint64(msPerHour)))
 		norm := d.bytes(d.uvarint())
-		p := camPos{ms: ms, plate: string(norm), seq: d.uvarint()}
+		p := camPos{ms: ms, plate: packPlate(norm), seq: d.uvarint()}
 		if p.seq == 0 {
 			copy(p.h[:], d.bytes(idHashLen))
 		}
-		if d.err != nil || !validNorm(p.plate) {
+		if d.err != nil || !validNorm(norm) {
 			return errCorrupt
 		}
 		fn(p)
@@ -404,8 +452,8 @@ func appendTrigramGroup(dst []byte, key uint64, tps []triPosting) []byte {
 	dst = append(dst, byte(key>>16), byte(key>>8), byte(key))
 	dst = binary.AppendUvarint(dst, uint64(len(tps)))
 	for _, tp := range tps {
-		dst = binary.AppendUvarint(dst, uint64(len(tp.plate)))
-		dst = append(dst, tp.plate...)
+		dst = binary.AppendUvarint(dst, uint64(tp.plate.len()))
+		dst = tp.plate.appendTo(dst)
 	}
 	return dst
 }
@@ -438,7 +486,7 @@ type camHit struct {
 
 // position is where h's passage is in the plate index.
 func (h *camHit) position() position {
-	return position{ts: appendTS(nil, time.UnixMilli(h.ms)), plate: h.plate, read: appendReadPart(nil, h.seq, h.camera, h.h[:])}
+	return position{ts: appendTS(nil, time.UnixMilli(h.ms)), plate: h.plate.String(), read: appendReadPart(nil, h.seq, h.camera, h.h[:])}
 }
 
 // cameraHour returns the postings of camera (of every camera when camera
@@ -510,7 +558,7 @@ func (s *Store) cameraHour(hour int64, camera string, fromMs, toMs int64) ([]cam
 		if a.ms != b.ms {
 			return cmp.Compare(a.ms, b.ms)
 		}
-		return cmp.Or(strings.Compare(a.plate, b.plate), strings.Compare(a.camera, b.camera), a.compareRead(&b.camPos))
+		return cmp.Or(a.plate.compare(b.plate), strings.Compare(a.camera, b.camera), a.compareRead(&b.camPos))
 	}
 	slices.SortFunc(hits, cmpHit)
 	return slices.CompactFunc(hits, func(a, b camHit) bool { return cmpHit(a, b) == 0 }), nil
@@ -520,7 +568,7 @@ func (s *Store) cameraHour(hour int64, camera string, fromMs, toMs int64) ([]cam
 // those pending in memory, then those in blocks (a plate may come twice).
 func (s *Store) trigramPlates(day int64, tri string, fn func(norm []byte)) error {
 	k := triKey(day, tri)
-	var mem []string
+	var mem []plateKey
 	s.postMu.RLock()
 	for _, ps := range [2]*postings{s.pending, s.flushing} {
 		if ps == nil {
@@ -533,8 +581,9 @@ func (s *Store) trigramPlates(day int64, tri string, fn func(norm []byte)) error
 		}
 	}
 	s.postMu.RUnlock()
+	var buf [plate.MaxLen]byte
 	for _, p := range mem {
-		fn([]byte(p))
+		fn(p.appendTo(buf[:0]))
 	}
 	prefix := appendTrigramPrefix(nil, day, bucketOf(tri))
 	return s.db.View(func(txn *badger.Txn) error {

@@ -271,7 +271,7 @@ func (s *Store) CameraSightings(camera string, from, to time.Time, fn func(Sight
 			return fmt.Errorf("camera sightings: %w", err)
 		}
 		for _, h := range hits {
-			if !fn(Sighting{Plate: h.plate, Camera: camera, TS: time.UnixMilli(h.ms).UTC()}) {
+			if !fn(Sighting{Plate: h.plate.String(), Camera: camera, TS: time.UnixMilli(h.ms).UTC()}) {
 				return nil
 			}
 		}

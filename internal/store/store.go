@@ -56,7 +56,7 @@ type Options struct {
 	// PlatesPerDay sizes the filter that writes a plate's pattern-index
 	// keys once per capture day (doc.go, "Indexes"): beyond it the filter's
 	// false positives, plate-days missing from the pattern index, rise
-	// above 1e-6. Default DefaultPlatesPerDay (4 M, about 14 MiB a day).
+	// above 7e-7. Default DefaultPlatesPerDay (4 M, about 20 MB a day).
 	PlatesPerDay int
 	// IndexFlushPostings and IndexFlushAge say when the camera and pattern
 	// index postings waiting in memory (and in the journal) are written as
