@@ -27,11 +27,11 @@ const (
 // image ref in derived pieces; 2 had a camera and trigram key per posting;
 // 3 wrote them in blocks with the read id hash in every camera posting; 4
 // replaced it there by the read id's sequence number when the read id has
-// the gateway form; 5, the current one, does the same in the passage key
-// (the read part, appendReadPart), whose value then holds neither camera
-// nor read id. A store of another version is refused at Open (ErrFormat)
-// rather than read wrong.
-const formatVersion = 5
+// the gateway form; 5 did the same in the passage key (the read part,
+// appendReadPart), whose value then holds neither camera nor read id; 6,
+// the current one, compresses each index block itself (sealBlock). A store
+// of another version is refused at Open (ErrFormat) rather than read wrong.
+const formatVersion = 6
 
 // Sizes of the fixed parts of keys.
 const (

@@ -186,7 +186,8 @@
 // MemTableSize 32 MiB × 3 memtables, BaseTableSize 2 MiB, 2 compactors,
 // block cache 32 MiB, index cache 256 MiB (tables' indexes and bloom filters:
 // at 1e8 passages 32 MiB made a cold plate history p99 25 ms, 5 ms with 256),
-// 16 KiB blocks, zstd level 1.
+// 16 KiB blocks, zstd level 1; the index blocks compressed by the store at
+// zstd's default level before Badger sees them (sealBlock).
 // Measured on the shared 2-core CI machine (load 2–3 from other jobs), each
 // batch 1000 new reads and one new hit, before → after dropping the read id
 // index, with the same benchmark harness, run back to back:
@@ -219,6 +220,12 @@
 //	anpr bench store --fill 100000000, settled: 47.4 B/passage, 'P' 31.8
 //	    (12 700 cameras: their ids in the keys repeat less within a block),
 //	    'C' 12.7, 'G' 2.7; format 4's fill (not settled): 64.7
+//	and with the index blocks sealed at zstd level 3 (format 6, same day;
+//	Badger's level 1 found little to shrink in them, and its level 3 for
+//	everything cost 20 % more CPU per passage for the same 'P'):
+//	BenchmarkDisk/passages=1e6   33.2 B/passage (33.16–33.26), 'P' 23.9,
+//	    'C' 8.2; 7.7 against 7.3–7.4 cpu-µs/passage alternated with format 5;
+//	    anpr bench e2e 60.4–60.9 against 64.1–64.3 B, CPU per read level
 //	anpr bench e2e --reads 1000000 (interleaved with format 2's build):
 //	    97–100 k reads/s and 17.7–18.4 CPU-s per million, against 50–54 k
 //	    and 29.6–30.2; 80 against 96 B/passage. With no index at all 102–
@@ -229,11 +236,11 @@
 //	    probes per read, tested and then set (since one cache line each:
 //	    blockBloom).
 //
-// Where the 37.4 B go: the passage entry 24.1 B (14.1 B of content after
+// Where the 33.2 B go: the passage entry 24 B (14.1 B of content after
 // zstd, the capture time most of it, plus Badger's 8–10 B an entry: 4
 // header, 4 entry offset, 8 version, 2 meta, 5 ExpiresAt varint before
-// compression, bloom filter and block index), the camera posting 12.3 B
-// (the plate and the time). Format 4's passage entry was 33.5 B: 8 of its
+// compression, bloom filter and block index), the camera posting 8.2 B
+// (the plate and the time; 12.3 B with Badger's level 1 alone). Format 4's passage entry was 33.5 B: 8 of its
 // 24 B of content were h, random, and the camera and read id were in the
 // value. Measured alternatives under format 2: 64 KiB blocks 57.4 B
 // (decompressing 4× the bytes per point lookup), 32 KiB 58.2, zstd level 3
@@ -279,7 +286,8 @@
 //   - The passage value changed with the derived strings (2026-12-02):
 //     format 2; the indexes went into blocks the same day (format 3), the
 //     camera postings dropped h for gateway read ids (format 4), and the
-//     passage keys did too (format 5, 2026-12-03). Open refuses a store of
+//     passage keys did too (format 5, 2026-12-03); the index blocks are
+//     sealed (format 6, same day). Open refuses a store of
 //     another format, or one with data and no format key (written before),
 //     with ErrFormat; there is no conversion (nothing was deployed):
 //     refill a benchmark store, or replay the reads from Kafka into a new

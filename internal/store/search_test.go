@@ -558,7 +558,7 @@ func TestCameraBlockRoundTrip(t *testing.T) {
 		keys = append(keys, key)
 	}
 	var got []camPos
-	if err := decodeCameraBlock(hour, appendCameraBlock(nil, hour, want), func(p camPos) { got = append(got, p) }); err != nil {
+	if err := decodeCameraBlock(hour, sealBlock(appendCameraBlock(nil, hour, want)), func(p camPos) { got = append(got, p) }); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, want) {
@@ -643,5 +643,51 @@ func TestBlockBloom(t *testing.T) {
 	}
 	if fp > probes/100_000 {
 		t.Errorf("%d false positives in %d, want at most %d", fp, probes, probes/100_000)
+	}
+}
+
+// TestIndexBlockCorrupt: a camera or trigram block whose value is not a
+// sealed block (a zstd frame) fails the query with errCorrupt, as a
+// sealed block whose content does not decode does.
+func TestIndexBlockCorrupt(t *testing.T) {
+	for _, prefix := range []byte{prefixCamera, prefixTrigram} {
+		for _, val := range [][]byte{[]byte("not a frame"), sealBlock([]byte{0xff, 0xff, 0xff})} {
+			s := open(t, Options{})
+			known(t, s, 200)
+			if err := s.flushIndex(); err != nil {
+				t.Fatal(err)
+			}
+			var keys [][]byte
+			if err := s.db.View(func(txn *badger.Txn) error {
+				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefix}})
+				defer it.Close()
+				for it.Rewind(); it.Valid(); it.Next() {
+					keys = append(keys, it.Item().KeyCopy(nil))
+				}
+				return nil
+			}); err != nil || len(keys) == 0 {
+				t.Fatalf("%c blocks: %d, %v", prefix, len(keys), err)
+			}
+			if err := s.db.Update(func(txn *badger.Txn) error {
+				for _, k := range keys {
+					if err := txn.Set(k, val); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			pat, _ := CompilePattern("*ABC*")
+			var err error
+			if prefix == prefixCamera {
+				_, _, err = s.CameraPassages(CameraQuery{Camera: "CAM-1", Limit: 10})
+			} else {
+				_, _, err = s.PatternPassages(PatternQuery{Pattern: pat, Limit: 10})
+			}
+			if !errors.Is(err, errCorrupt) {
+				t.Errorf("%c blocks set to %q: err %v, want errCorrupt", prefix, val, err)
+			}
+		}
 	}
 }
