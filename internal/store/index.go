@@ -13,10 +13,10 @@ import (
 
 // Secondary index prefixes; the layout is described in doc.go.
 const (
-	// prefixCamera 'C' hour(4) camera 0x00 digest(8) → a block of the
+	// prefixCamera 'C' hour(4) camera 0x00 digest(8) → a sealed block of the
 	// camera's passages in that hour: ts, plate, h each.
 	prefixCamera = 'C'
-	// prefixTrigram 'G' day(2) bucket(1) digest(8) → a block of (trigram,
+	// prefixTrigram 'G' day(2) bucket(1) digest(8) → a sealed block of (trigram,
 	// plate) postings of the trigrams of one bucket on that day.
 	prefixTrigram = 'G'
 	// prefixJournal 'J' id(8) → the postings of one write transaction
@@ -107,7 +107,8 @@ func trigrams(norm string, fn func(tri string)) {
 // dayFilter remembers which plates had their trigram keys written for a
 // capture day, so that only a plate's first passage of the day writes them.
 // A false positive leaves a plate-day out of the pattern index, so the filter
-// is sized for filterFP at Options.PlatesPerDay distinct plates a day.
+// is sized for 7e-7 of them at Options.PlatesPerDay distinct plates a day
+// (blockBloom).
 // Filters of the filterDays most recent capture days are kept; a read of an
 // older day writes its trigram keys every time (idempotent sets). The filter
 // starts empty at Open: the first passages after a restart write their keys
