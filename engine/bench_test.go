@@ -59,7 +59,7 @@ func BenchmarkPipeline(b *testing.B) {
 				done := make(chan error, 1)
 				start := time.Now()
 				go func() { done <- e.Run(ctx) }()
-				for counter(b, reg, "anpr_store_passages_written_total") < float64(n) {
+				for metricSum(b, reg, "anpr_store_passages_written_total") < float64(n) {
 					time.Sleep(5 * time.Millisecond)
 				}
 				total += time.Since(start)
@@ -74,9 +74,9 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 }
 
-// counter sums the series of a counter family that carry the given label
-// name and value pairs (none: every series).
-func counter(tb testing.TB, g prometheus.Gatherer, name string, labels ...string) float64 {
+// metricSum sums the series of a counter or gauge family that carry the
+// given label name and value pairs (none: every series).
+func metricSum(tb testing.TB, g prometheus.Gatherer, name string, labels ...string) float64 {
 	tb.Helper()
 	mfs, err := g.Gather()
 	if err != nil {
@@ -96,7 +96,7 @@ func counter(tb testing.TB, g prometheus.Gatherer, name string, labels ...string
 					continue series
 				}
 			}
-			sum += m.GetCounter().GetValue()
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() // the other is nil: 0
 		}
 	}
 	return sum

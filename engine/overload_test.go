@@ -63,9 +63,9 @@ func TestOverload(t *testing.T) {
 	close(open)
 	var maxLag float64
 	waitFor(t, 5*time.Minute, "every read consumed", func() bool {
-		lag := gauge(t, reg, "anpr_ingest_consumer_lag")
+		lag := metricSum(t, reg, "anpr_ingest_consumer_lag")
 		maxLag = max(maxLag, lag)
-		return counter(t, reg, "anpr_ingest_records_consumed_total") == n && lag == 0
+		return metricSum(t, reg, "anpr_ingest_records_consumed_total") == n && lag == 0
 	})
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestOverloadMemory(t *testing.T) {
 	r := start(t, cfg)
 	var peak [2]uint64
 	waitFor(t, 20*time.Minute, "every read consumed", func() bool {
-		done := counter(t, reg, "anpr_ingest_records_consumed_total")
+		done := metricSum(t, reg, "anpr_ingest_records_consumed_total")
 		half := 0
 		if done >= float64(n/2) {
 			half = 1
@@ -129,22 +129,4 @@ func heapAlloc() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
-}
-
-// gauge sums the series of a gauge family.
-func gauge(t *testing.T, g prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum
 }

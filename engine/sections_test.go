@@ -256,7 +256,7 @@ func TestEvidenceWrittenSince(t *testing.T) {
 	r := start(t, cfg)
 	produce(t, addr, tr.msgs[:split]...)
 	waitFor(t, 30*time.Second, "the entries stored", func() bool {
-		return counter(t, reg, "anpr_store_passages_written_total") >= float64(split)
+		return metricSum(t, reg, "anpr_store_passages_written_total") >= float64(split)
 	})
 	produce(t, addr, tr.msgs[split:]...)
 	var got []violationJSON
@@ -265,9 +265,9 @@ func TestEvidenceWrittenSince(t *testing.T) {
 		return len(got) >= len(tr.want)
 	})
 	checkViolations(t, got, tr)
-	since := counter(t, reg, "anpr_engine_evidence_reads_total", "from", "written_since")
-	batch := counter(t, reg, "anpr_engine_evidence_reads_total", "from", "batch")
-	whole := counter(t, reg, "anpr_engine_evidence_reads_total", "from", "store")
+	since := metricSum(t, reg, "anpr_engine_evidence_reads_total", "from", "written_since")
+	batch := metricSum(t, reg, "anpr_engine_evidence_reads_total", "from", "batch")
+	whole := metricSum(t, reg, "anpr_engine_evidence_reads_total", "from", "store")
 	if whole != 0 || since < float64(len(tr.want)) || since+batch < float64(2*len(tr.want)) {
 		t.Errorf("evidence reads: %v from tables written since, %v from the batch, %v from the whole store; want %d reads, at least %d written since, none from the whole store",
 			since, batch, whole, 2*len(tr.want), len(tr.want))
