@@ -31,7 +31,7 @@ const (
 // appendReadPart), whose value then holds neither camera nor read id; 6,
 // the current one, compresses each index block itself (sealBlock). A store
 // of another version is refused at Open (ErrFormat) rather than read wrong.
-const formatVersion = 6
+const formatVersion = 7
 
 // Sizes of the fixed parts of keys.
 const (
@@ -39,7 +39,7 @@ const (
 	idHashLen = 8     // SHA-256(read id)[:8]
 	seqKeyLen = 1 + 8 // log + sequence
 	// maxPKeyLn is a passage key's length with a hashed read part, or a
-	// gateway read part of a camera id up to 8 bytes: a capacity hint.
+	// gateway read part of up to 8 bytes: a capacity hint.
 	maxPKeyLn = 1 + plate.MaxLen + 1 + tsLen + 1 + idHashLen
 )
 
@@ -68,7 +68,7 @@ func appendPlatePrefix(dst []byte, norm string) []byte {
 // the same key and overwrites itself. Camera and read id are hashed (when
 // seq is 0) from dst's spare room, which keeps the call free of
 // allocations once dst has the capacity.
-func appendPassageKey(dst []byte, r *plate.Read, seq uint64) []byte {
+func appendPassageKey(dst []byte, r *plate.Read, seq, code uint64) []byte {
 	var sum [sha256.Size]byte
 	if seq == 0 {
 		n := len(dst)
@@ -76,21 +76,21 @@ func appendPassageKey(dst []byte, r *plate.Read, seq uint64) []byte {
 	}
 	dst = appendPlatePrefix(dst, r.PlateNorm)
 	dst = appendTS(dst, r.TS)
-	return appendReadPart(dst, seq, r.CameraID, sum[:idHashLen])
+	return appendReadPart(dst, seq, code, sum[:idHashLen])
 }
 
 // appendReadPart appends the part of a passage key after the capture time
 // that names the read. For a read id of the gateway form camera/time/n
 // (gatewaySeq: seq = n+1), a byte k, seq in k big-endian bytes (the fewest)
-// and the camera id, from which decoding builds the read id again: no
-// random bytes, which zstd cannot shrink. Else 0x00 and h, the first 8
+// and the uvarint of the camera's code (cameraDict), from which decoding
+// builds the read id again: no random bytes, which zstd cannot shrink. Else 0x00 and h, the first 8
 // bytes of SHA-256 of the camera id (uvarint length and bytes) and the
 // read id: two reads of one plate in the same millisecond are distinct
 // unless their h collide (odds 2^-64 per such pair), and SHA-256 (about
 // 0.2 µs) rather than a fast hash so that a crafted read id cannot be made
 // to collide with another's. The bytes order the reads like
 // camPos.compareRead.
-func appendReadPart(dst []byte, seq uint64, camera string, h []byte) []byte {
+func appendReadPart(dst []byte, seq, code uint64, h []byte) []byte {
 	if seq == 0 {
 		return append(append(dst, 0), h...)
 	}
@@ -99,27 +99,34 @@ func appendReadPart(dst []byte, seq uint64, camera string, h []byte) []byte {
 	for i := k - 1; i >= 0; i-- {
 		dst = append(dst, byte(seq>>(8*i)))
 	}
-	return append(dst, camera...)
+	return binary.AppendUvarint(dst, code)
 }
 
-// parseReadPart reads what appendReadPart wrote: seq and camera, or seq 0
-// and h. Every read part has one encoding only.
-func parseReadPart(b []byte) (seq uint64, camera, h []byte, ok bool) {
+// parseReadPart reads what appendReadPart wrote: seq and the camera's code,
+// or seq 0 and h. Every read part has one encoding only.
+func parseReadPart(b []byte) (seq, code uint64, h []byte, ok bool) {
 	switch {
 	case len(b) == 0:
-		return 0, nil, nil, false
+		return 0, 0, nil, false
 	case b[0] == 0:
-		return 0, nil, b[1:], len(b) == 1+idHashLen
+		return 0, 0, b[1:], len(b) == 1+idHashLen
 	}
 	k := int(b[0])
 	if k > 8 || len(b) < 1+k || b[1] == 0 {
-		return 0, nil, nil, false
+		return 0, 0, nil, false
 	}
 	for _, c := range b[1 : 1+k] {
 		seq = seq<<8 | uint64(c)
 	}
-	return seq, b[1+k:], nil, true
+	code, n := binary.Uvarint(b[1+k:])
+	// The shortest encoding only (Uvarint also takes padded ones).
+	if n <= 0 || 1+k+n != len(b) || n != uvarintLen(code) {
+		return 0, 0, nil, false
+	}
+	return seq, code, nil, true
 }
+
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
 
 // validNorm reports whether s can be a normalized plate in a key.
 func validNorm[T string | []byte](s T) bool {
@@ -332,13 +339,13 @@ func (d *decoder) fail() {
 }
 
 // decodePassage rebuilds the read stored under key (whose plate is norm) with
-// value val. It copies everything it keeps, so key and val may be reused.
-func decodePassage(norm string, key, val []byte) (plate.Read, error) {
+// value val; cams names the camera of a gateway read part. It copies everything it keeps, so key and val may be reused.
+func decodePassage(norm string, key, val []byte, cams *cameraDict) (plate.Read, error) {
 	n := 1 + len(norm) + 1
 	if len(key) < n+tsLen || len(val) == 0 {
 		return plate.Read{}, errCorrupt
 	}
-	seq, camera, _, ok := parseReadPart(key[n+tsLen:])
+	seq, code, _, ok := parseReadPart(key[n+tsLen:])
 	if !ok {
 		return plate.Read{}, errCorrupt
 	}
@@ -357,7 +364,9 @@ func decodePassage(norm string, key, val []byte) (plate.Read, error) {
 		t.fill(r.CameraID, "", r.TS)
 		r.ReadID = d.derived(&t, readIDTokens)
 	} else {
-		r.CameraID = string(camera)
+		if r.CameraID, ok = cams.id(code); !ok {
+			return plate.Read{}, errCorrupt
+		}
 		var buf [96]byte
 		id, ok := gatewayReadID(buf[:0], r.CameraID, r.TS.UnixMilli(), seq-1)
 		if !ok {

@@ -78,9 +78,9 @@ func TestPassageCodecRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		want := base
 		tt.change(&want)
-		key := appendPassageKey(nil, &want, gatewaySeq(&want))
+		key := passageKey(&want)
 		val := appendPassageValue(nil, &want, gatewaySeq(&want))
-		got, err := decodePassage(want.PlateNorm, key, val)
+		got, err := decodePassage(want.PlateNorm, key, val, testCams)
 		if err != nil {
 			t.Errorf("%s: decode: %v", tt.name, err)
 			continue
@@ -152,14 +152,14 @@ func TestPassageKeyOrder(t *testing.T) {
 
 func TestDecodePassageCorrupt(t *testing.T) {
 	r := read("1ABC234", time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC), 1)
-	gk, gv := appendPassageKey(nil, &r, gatewaySeq(&r)), appendPassageValue(nil, &r, gatewaySeq(&r))
+	gk, gv := passageKey(&r), appendPassageValue(nil, &r, gatewaySeq(&r))
 	if gatewaySeq(&r) == 0 {
 		t.Fatalf("read id %q is not of the gateway form", r.ReadID)
 	}
 	// The read part of gk: k, seq, camera.
 	gp := append([]byte(nil), gk[:1+len(r.PlateNorm)+1+tsLen]...)
 	r.ReadID = "opaque:" + r.ReadID // the value holds camera and read id
-	key := appendPassageKey(nil, &r, gatewaySeq(&r))
+	key := passageKey(&r)
 	val := appendPassageValue(nil, &r, gatewaySeq(&r))
 	for _, tt := range []struct {
 		name     string
@@ -180,7 +180,7 @@ func TestDecodePassageCorrupt(t *testing.T) {
 		{"separator flag without plate flag", key, append([]byte{val[0] &^ flagPlateDiff}, val[1:]...)},
 		{"token with a length", key, corruptPart(val, 1<<3|1)},
 	} {
-		if _, err := decodePassage(r.PlateNorm, tt.key, tt.val); err == nil {
+		if _, err := decodePassage(r.PlateNorm, tt.key, tt.val, testCams); err == nil {
 			t.Errorf("%s: decode succeeded, want an error", tt.name)
 		}
 	}
@@ -213,15 +213,15 @@ func FuzzPassageCodec(f *testing.F) {
 		want := plate.Read{ReadID: readID, CameraID: camera, TS: time.UnixMilli(ms).UTC(),
 			Plate: plateRead, PlateNorm: norm, Country: country, Confidence: conf, Lane: lane,
 			VehicleClass: class, ImageRef: image}
-		key := appendPassageKey(nil, &want, gatewaySeq(&want))
-		got, err := decodePassage(norm, key, appendPassageValue(nil, &want, gatewaySeq(&want)))
+		key := passageKey(&want)
+		got, err := decodePassage(norm, key, appendPassageValue(nil, &want, gatewaySeq(&want)), testCams)
 		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("\ngot  %+v\nwant %+v", got, want)
 		}
-		_, _ = decodePassage(norm, key, junk)
+		_, _ = decodePassage(norm, key, junk, testCams)
 		_, _ = decodeEvent(Hits, 1, junk)
 	})
 }
@@ -250,22 +250,22 @@ func TestPassageKeyIdentity(t *testing.T) {
 		if (gatewaySeq(&base) == 0) != (base.ReadID == hashed.ReadID) {
 			t.Fatalf("read id %q: gatewaySeq %d", base.ReadID, gatewaySeq(&base))
 		}
-		want := appendPassageKey(nil, &base, gatewaySeq(&base))
+		want := passageKey(&base)
 		for _, tt := range tests {
 			r := base
 			tt.change(&r)
-			if got := appendPassageKey(nil, &r, gatewaySeq(&r)); bytes.Equal(got, want) != tt.same {
+			if got := passageKey(&r); bytes.Equal(got, want) != tt.same {
 				t.Errorf("%s, read id %q: key %x, base key %x; want equal = %v", tt.name, base.ReadID, got, want, tt.same)
 			}
 		}
 	}
-	want := appendPassageKey(nil, &base, gatewaySeq(&base))
+	want := passageKey(&base)
 	// The key is appended after dst's bytes, without allocating when dst has room.
 	dst := append(make([]byte, 0, 256), "prefix"...)
-	if got := appendPassageKey(dst, &base, gatewaySeq(&base)); string(got[:6]) != "prefix" || !bytes.Equal(got[6:], want) {
+	if got := appendPassageKey(dst, &base, gatewaySeq(&base), codeOf(base.CameraID)); string(got[:6]) != "prefix" || !bytes.Equal(got[6:], want) {
 		t.Errorf("appendPassageKey(prefix) = %q, want prefix then %x", got, want)
 	}
-	if n := testing.AllocsPerRun(100, func() { appendPassageKey(dst, &hashed, 0) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { appendPassageKey(dst, &hashed, 0, 0) }); n != 0 {
 		t.Errorf("appendPassageKey allocates %v times, want 0", n)
 	}
 }
@@ -276,7 +276,7 @@ func TestPassageKeyIdentity(t *testing.T) {
 //	go test -run '^$' -bench PassageValue ./internal/store/
 func BenchmarkPassageValue(b *testing.B) {
 	r := newGen(1000, 1).read()
-	key := appendPassageKey(nil, &r, gatewaySeq(&r))
+	key := passageKey(&r)
 	buf := appendPassageValue(nil, &r, gatewaySeq(&r))
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
@@ -287,7 +287,7 @@ func BenchmarkPassageValue(b *testing.B) {
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := decodePassage(r.PlateNorm, key, buf); err != nil {
+			if _, err := decodePassage(r.PlateNorm, key, buf, testCams); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -309,4 +309,27 @@ func TestPlateKey(t *testing.T) {
 			}
 		}
 	}
+}
+
+// testCams is an in-memory camera dictionary for tests that build keys
+// without a store.
+var testCams = &cameraDict{codes: map[string]uint64{}}
+
+// codeOf returns camera's code in testCams, giving it the next if it has
+// none.
+func codeOf(camera string) uint64 {
+	testCams.mu.Lock()
+	defer testCams.mu.Unlock()
+	c, ok := testCams.codes[camera]
+	if !ok {
+		c = uint64(len(testCams.ids))
+		testCams.codes[camera] = c
+		testCams.ids = append(testCams.ids, camera)
+	}
+	return c
+}
+
+// passageKey is r's passage key, its camera coded in testCams.
+func passageKey(r *plate.Read) []byte {
+	return appendPassageKey(nil, r, gatewaySeq(r), codeOf(r.CameraID))
 }

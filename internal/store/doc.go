@@ -26,6 +26,7 @@
 //	'C' hour(4) camera 0x00 digest(8) → camera block   expires its last ts+retention
 //	'G' day(2) bucket(1) digest(8)    → trigram block  expires end of day+retention
 //	'J' id(8)                       → journal entry    deleted once in blocks
+//	'D' code(4)                     → camera id        never expires (camera dictionary)
 //	log seq(8)                      → event value      expires event ts+retention
 //	lower(log) event id             → seq(8)           expires event ts+retention
 //	'S' log                         → last seq(8)      never expires
@@ -37,8 +38,12 @@
 // in time order. read names the read among those of its plate and
 // millisecond. For a read id of the gateway form camera/20060102T150405.000Z/n
 // (SPEC §3's example, with the read's own camera and capture time) it is a
-// byte k, n+1 in k big-endian bytes (the fewest) and the camera id, and the
-// read id is built again from them; else 0x00 and h = SHA-256(camera id as
+// byte k, n+1 in k big-endian bytes (the fewest) and the uvarint of the
+// camera's code in the camera dictionary 'D' (codes dense from 0, given at
+// a camera's first Write in a transaction of their own, before any key
+// holds them; at 12 700 cameras a code took 1.3 B a passage less than ids
+// like "CAM-100042": anpr bench store --fill 10000000), and the read id is
+// built again from them; else 0x00 and h = SHA-256(camera id as
 // uvarint length and bytes, read id)[:8]: two such reads of one plate in
 // the same millisecond are distinct unless their h collide (odds 2⁻⁶⁴ per
 // such pair; the later would overwrite the earlier). SHA-256 (≈0.2 µs)
@@ -92,10 +97,22 @@
 // sort and drop repeats.
 //
 // A camera block holds one camera-hour's postings of one flush, sorted by
-// (ts, plate, read): ts as the uvarint of its distance from the previous
-// (from the hour's start for the first), the plate (uvarint length and
-// bytes) and the uvarint n+1 of a gateway read id (the block's camera
-// completes the passage key's read part), or 0 and h. The read part makes
+// (ts, plate, read), by columns (camblock.go): each ts as its distance
+// from the previous (from the hour's start for the first) in three bytes,
+// the plates' lengths, their i-th characters for each i, the uvarint n+1
+// of a gateway read id (the block's camera completes the passage key's
+// read part) or 0, and the h of the 0s; each column Huffman-coded on its
+// own (huff0), which codes like bytes in fewer bits than zstd's single
+// literal table over interleaved postings (5.4 B a posting against 7.1 by
+// columns and 10.0 by postings through zstd's default level). Once the feed
+// is mergeLag (2) hours past an hour (and the clock too), the flusher
+// merges each camera's blocks of it into one: a flush writes a block per
+// camera-hour it holds, which at 12 700 cameras left blocks of about 19
+// postings, most of their bytes key and Badger's entry; merged, an hour of
+// a camera is one block of about 200. A later read of the hour adds a
+// block, merged at the next pass. The merged block is durable before the
+// old ones are deleted (a crash between leaves both: repeats, dropped by
+// readers, until the hour is flushed to and merged again). The read part makes
 // each passage behind it one point lookup
 // (txn.Get, which the tables' bloom filters keep to about one block read)
 // rather than a seek, which reads a block at every level. At most 4096
@@ -163,7 +180,8 @@
 // noise, 6–9 cpu-µs/passage both), so there is one path.
 //
 // Lock order: closeMu (read-held by every method, write-held by Close) →
-// seqMu → notifyMu, and seqMu → dayFilter.mu (held alone otherwise). All
+// seqMu → notifyMu, and seqMu → dayFilter.mu (held alone otherwise);
+// flushMu → postMu → the camera dictionary's (held alone otherwise). All
 // methods are safe for concurrent use, Close included: it waits for methods
 // in progress, and later calls return ErrClosed.
 //
@@ -186,8 +204,9 @@
 // MemTableSize 32 MiB × 3 memtables, BaseTableSize 2 MiB, 2 compactors,
 // block cache 32 MiB, index cache 256 MiB (tables' indexes and bloom filters:
 // at 1e8 passages 32 MiB made a cold plate history p99 25 ms, 5 ms with 256),
-// 16 KiB blocks, zstd level 1; the index blocks compressed by the store at
-// zstd's default level before Badger sees them (sealBlock).
+// 16 KiB blocks, zstd level 1; the trigram blocks compressed by the store
+// at zstd's default level before Badger sees them (sealBlock), the camera
+// blocks by columns (camblock.go).
 // Measured on the shared 2-core CI machine (load 2–3 from other jobs), each
 // batch 1000 new reads and one new hit, before → after dropping the read id
 // index, with the same benchmark harness, run back to back:
@@ -226,6 +245,21 @@
 //	BenchmarkDisk/passages=1e6   33.2 B/passage (33.16–33.26), 'P' 23.9,
 //	    'C' 8.2; 7.7 against 7.3–7.4 cpu-µs/passage alternated with format 5;
 //	    anpr bench e2e 60.4–60.9 against 64.1–64.3 B, CPU per read level
+//	and with camera blocks by columns (huff0), merged per camera-hour, and
+//	camera codes in the passage keys (format 7, same day):
+//	BenchmarkDisk/passages=1e6   29.7 B/passage, 'P' 22.5, 'C' 6.1 (one
+//	    flush's blocks of 500 postings: nothing to merge)
+//	anpr bench store --fill 10000000: 39.4 B against format 6's 43.4
+//	    ('P' 28.2 against 29.7; 'C' 9.4 against 12.5, of which the merged
+//	    blocks 5.7, the rest old blocks compaction has not dropped yet:
+//	    with the tree compacted into one level after a reopen, a test
+//	    build, 35.6 and 'C' 6.2; a 2-byte camera id in format 6 took 'P'
+//	    1.3 B lower)
+//	anpr bench store --fill 100000000: 38.43 B/passage, 'P' 30.1, 'C' 6.4
+//	    (520 700 blocks of 192 postings), 'G' 1.8; compacted into one
+//	    level as above 38.27; format 6: 47.05
+//	anpr bench e2e --reads 1000000, alternated with format 6: 52.3–52.5
+//	    against 60.9–61.0 B, 10.1–10.9 against 11.4–11.7 CPU-s per million
 //	anpr bench e2e --reads 1000000 (interleaved with format 2's build):
 //	    97–100 k reads/s and 17.7–18.4 CPU-s per million, against 50–54 k
 //	    and 29.6–30.2; 80 against 96 B/passage. With no index at all 102–
@@ -236,11 +270,12 @@
 //	    probes per read, tested and then set (since one cache line each:
 //	    blockBloom).
 //
-// Where the 33.2 B go: the passage entry 24 B (14.1 B of content after
-// zstd, the capture time most of it, plus Badger's 8–10 B an entry: 4
-// header, 4 entry offset, 8 version, 2 meta, 5 ExpiresAt varint before
-// compression, bloom filter and block index), the camera posting 8.2 B
-// (the plate and the time; 12.3 B with Badger's level 1 alone). Format 4's passage entry was 33.5 B: 8 of its
+// Where BenchmarkDisk's 29.7 B go: the passage entry 22.5 B (12.7 B of
+// content after zstd, the capture time most of it, plus Badger's 8–10 B an
+// entry: 4 header, 4 entry offset, 8 version, 2 meta, 5 ExpiresAt varint
+// before compression, bloom filter and block index), the camera posting
+// 6.1 B (the plate and the time by columns; 8.2 B through zstd's default
+// level, format 6, and 12.3 B with Badger's level 1 alone). Format 4's passage entry was 33.5 B: 8 of its
 // 24 B of content were h, random, and the camera and read id were in the
 // value. Measured alternatives under format 2: 64 KiB blocks 57.4 B
 // (decompressing 4× the bytes per point lookup), 32 KiB 58.2, zstd level 3
@@ -287,7 +322,9 @@
 //     format 2; the indexes went into blocks the same day (format 3), the
 //     camera postings dropped h for gateway read ids (format 4), and the
 //     passage keys did too (format 5, 2026-12-03); the index blocks are
-//     sealed (format 6, same day). Open refuses a store of
+//     sealed (format 6, same day); camera blocks by columns, merged per
+//     camera-hour, and camera codes in the passage keys (format 7, same
+//     day). Open refuses a store of
 //     another format, or one with data and no format key (written before),
 //     with ErrFormat; there is no conversion (nothing was deployed):
 //     refill a benchmark store, or replay the reads from Kafka into a new

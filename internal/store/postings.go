@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/klauspost/compress/huff0"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/anpr/anpr/plate"
@@ -167,10 +168,10 @@ func appendJournal(dst []byte, r *plate.Read, seq uint64, h []byte, trigrams boo
 	return append(dst, 0)
 }
 
-// addJournal adds the postings of the journal entry key, val to p; cameras
+// addJournal adds the postings of the journal entry key, val to p; cams
 // interns camera ids. Write calls it after the commit, Open for the
 // journal left by the last run.
-func (p *postings) addJournal(key, val []byte, cameras map[string]string) error {
+func (p *postings) addJournal(key, val []byte, cams *cameraDict) error {
 	d := decoder{b: val}
 	for len(d.b) > 0 {
 		cam := d.bytes(d.uvarint())
@@ -185,11 +186,7 @@ func (p *postings) addJournal(key, val []byte, cameras map[string]string) error 
 		if d.err != nil || ms > maxIndexMs || !validNorm(norm) {
 			return fmt.Errorf("journal entry %x: %w", key, errCorrupt)
 		}
-		camera, ok := cameras[string(cam)]
-		if !ok {
-			camera = string(cam)
-			cameras[camera] = camera
-		}
+		camera := cams.intern(cam)
 		pos := camPos{ms: int64(ms), plate: packPlate(norm), seq: seq}
 		copy(pos.h[:], h)
 		ch := camHour{floorDiv(pos.ms, msPerHour), camera}
@@ -225,7 +222,7 @@ func (s *Store) journalKey() []byte {
 // ones and asks for a flush when there are enough.
 func (s *Store) addPending(key, val []byte) error {
 	s.postMu.Lock()
-	err := s.pending.addJournal(key, val, s.cameras)
+	err := s.pending.addJournal(key, val, s.dict)
 	full := s.pending.n >= s.flushPostings
 	s.postMu.Unlock()
 	if full {
@@ -251,7 +248,7 @@ func (s *Store) recoverJournal() error {
 			}
 			last = binary.BigEndian.Uint64(key[1:])
 			if err := it.Item().Value(func(val []byte) error {
-				return s.pending.addJournal(key, val, s.cameras)
+				return s.pending.addJournal(key, val, s.dict)
 			}); err != nil {
 				return err
 			}
@@ -284,6 +281,9 @@ func (s *Store) flusher(stop <-chan struct{}, done chan<- struct{}) {
 		if err := s.flushIndex(); err != nil {
 			s.logger.Warn("index flush failed; its postings stay in the journal and are retried", "err", err)
 		}
+		if err := s.merge(false); err != nil {
+			s.logger.Warn("camera block merge failed; retried after the next flush", "err", err)
+		}
 	}
 }
 
@@ -307,11 +307,11 @@ func (s *Store) flushIndex() error {
 	f := s.flushing
 	s.postMu.Unlock()
 
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	set := func(key, val []byte, exp uint64) error {
-		return wb.SetEntry(&badger.Entry{Key: key, Value: val, ExpiresAt: exp})
-	}
+	var (
+		keys, vals [][]byte
+		exps       []uint64
+		sc         huff0.Scratch
+	)
 	for ch, ps := range f.cams {
 		// Sorted copies: queries read f while it flushes. (Clone then sort:
 		// slices.SortedFunc appends element by element, as costly as the sort.)
@@ -319,11 +319,10 @@ func (s *Store) flushIndex() error {
 		slices.SortFunc(ps, func(a, b camPos) int { return a.compare(&b) })
 		ps = slices.CompactFunc(ps, func(a, b camPos) bool { return a.compare(&b) == 0 })
 		for blk := range slices.Chunk(ps, maxBlockPostings) {
-			raw := appendCameraBlock(nil, ch.hour, blk)
-			key := appendDigest(appendCameraPrefix(nil, ch.hour, ch.camera), raw)
-			if err := set(key, sealBlock(raw), expiresAt(time.UnixMilli(blk[len(blk)-1].ms), s.retention)); err != nil {
-				return fmt.Errorf("index flush: %w", err)
-			}
+			val := sealCameraBlock(ch.hour, blk, &sc)
+			keys = append(keys, appendDigest(appendCameraPrefix(nil, ch.hour, ch.camera), val))
+			vals = append(vals, val)
+			exps = append(exps, expiresAt(time.UnixMilli(blk[len(blk)-1].ms), s.retention))
 		}
 	}
 	// Trigram blocks hold a day's bucket, in trigram order, each trigram's
@@ -345,13 +344,12 @@ func (s *Store) flushIndex() error {
 			tps = tps[g:]
 		}
 		day := int64(k >> 32)
-		key := appendTrigramPrefix(nil, day, byte(k>>24))
+		keys = append(keys, appendDigest(appendTrigramPrefix(nil, day, byte(k>>24)), blk))
+		vals = append(vals, sealBlock(blk))
 		// The postings outlive the day's last passage.
-		if err := set(appendDigest(key, blk), sealBlock(blk), expiresAt(time.UnixMilli((day+1)*msPerDay), s.retention)); err != nil {
-			return fmt.Errorf("index flush: %w", err)
-		}
+		exps = append(exps, expiresAt(time.UnixMilli((day+1)*msPerDay), s.retention))
 	}
-	if err := wb.Flush(); err != nil {
+	if err := s.writeBlocks(keys, vals, exps); err != nil {
 		return fmt.Errorf("index flush: %w", err)
 	}
 	// The blocks are durable: their journal entries can go.
@@ -368,14 +366,15 @@ func (s *Store) flushIndex() error {
 	s.postMu.Lock()
 	s.flushing = nil
 	s.postMu.Unlock()
+	s.noteFlushed(f)
 	return nil
 }
 
-// Index blocks are compressed here, at zstd's default level, once per
-// flush: Badger's level 1, fast enough for every compaction, finds little
-// to shrink in them (a camera posting 12.4 B at level 1 against 8.2 at
-// level 3 in BenchmarkDisk), and compacting a compressed value again costs
-// little. Passages stay with Badger's level 1: they are small values,
+// Trigram blocks are compressed here, at zstd's default level, once per
+// flush (camera blocks by columns, camblock.go): Badger's level 1, fast
+// enough for every compaction, finds little to shrink in index blocks (a
+// camera posting 12.4 B at level 1 against 8.2 at level 3 in BenchmarkDisk,
+// format 6), and compacting a compressed value again costs little. Passages stay with Badger's level 1: they are small values,
 // compressed per table block with their neighbours, and level 3 gained
 // them nothing.
 var (
@@ -401,51 +400,6 @@ func openBlock(val []byte) ([]byte, error) {
 func appendDigest(key, val []byte) []byte {
 	sum := sha256.Sum256(val)
 	return append(key, sum[:digestLen]...)
-}
-
-// appendCameraBlock appends a camera block of ps (sorted): each posting as
-// the uvarint of its capture time after the previous one's (the first after
-// the hour's start), the plate (uvarint length and bytes), and the uvarint
-// seq: when 0, h follows; else the read id is camera/time/seq-1, and the
-// passage key's read part is built from seq and the camera.
-func appendCameraBlock(dst []byte, hour int64, ps []camPos) []byte {
-	prev := hour * msPerHour
-	for i := range ps {
-		p := &ps[i]
-		dst = binary.AppendUvarint(dst, uint64(p.ms-prev))
-		prev = p.ms
-		dst = binary.AppendUvarint(dst, uint64(p.plate.len()))
-		dst = p.plate.appendTo(dst)
-		dst = binary.AppendUvarint(dst, p.seq)
-		if p.seq == 0 {
-			dst = append(dst, p.h[:]...)
-		}
-	}
-	return dst
-}
-
-// decodeCameraBlock calls fn with each posting of a sealed camera block of
-// hour.
-func decodeCameraBlock(hour int64, val []byte, fn func(camPos)) error {
-	raw, err := openBlock(val)
-	if err != nil {
-		return err
-	}
-	d := decoder{b: raw}
-	ms := hour * msPerHour
-	for len(d.b) > 0 {
-		ms += int64(min(d.uvarint(), uint64(msPerHour)))
-		norm := d.bytes(d.uvarint())
-		p := camPos{ms: ms, plate: packPlate(norm), seq: d.uvarint()}
-		if p.seq == 0 {
-			copy(p.h[:], d.bytes(idHashLen))
-		}
-		if d.err != nil || !validNorm(norm) {
-			return errCorrupt
-		}
-		fn(p)
-	}
-	return nil
 }
 
 // gatewayReadID appends the read id a gateway gives the read n of camera
@@ -518,11 +472,12 @@ func decodeTrigramBlock(val []byte, tri string, fn func(norm []byte)) error {
 type camHit struct {
 	camPos
 	camera string
+	code   uint64 // the camera's (cameraDict)
 }
 
 // position is where h's passage is in the plate index.
 func (h *camHit) position() position {
-	return position{ts: appendTS(nil, time.UnixMilli(h.ms)), plate: h.plate.String(), read: appendReadPart(nil, h.seq, h.camera, h.h[:])}
+	return position{ts: appendTS(nil, time.UnixMilli(h.ms)), plate: h.plate.String(), read: appendReadPart(nil, h.seq, h.code, h.h[:])}
 }
 
 // cameraHour returns the postings of camera (of every camera when camera
@@ -535,16 +490,21 @@ func (s *Store) cameraHour(hour int64, camera string, fromMs, toMs int64) ([]cam
 	minMs := time.Now().Add(-s.retention).UnixMilli() // and expiresAt rounds up: nothing early
 	keep := func(p *camPos) bool { return p.ms >= fromMs && p.ms < toMs && p.ms > minMs }
 	var hits []camHit
+	unknown := "" // a camera with postings and no code: corrupt
 	s.postMu.RLock()
 	for _, ps := range [2]*postings{s.pending, s.flushing} {
 		if ps == nil {
 			continue
 		}
 		add := func(cam string, list []camPos) {
+			code, ok := s.dict.code(cam)
 			for i := range list {
 				if keep(&list[i]) {
-					hits = append(hits, camHit{list[i], cam})
+					hits = append(hits, camHit{list[i], cam, code})
 				}
+			}
+			if !ok && len(list) > 0 {
+				unknown = cam
 			}
 		}
 		if camera != "" {
@@ -575,10 +535,14 @@ func (s *Store) cameraHour(hour int64, camera string, fromMs, toMs int64) ([]cam
 				}
 				cam = string(key[len(prefix) : len(prefix)+z])
 			}
+			code, ok := s.dict.code(cam)
+			if !ok {
+				unknown = cam
+			}
 			if err := it.Item().Value(func(val []byte) error {
 				return decodeCameraBlock(hour, val, func(p camPos) {
 					if keep(&p) {
-						hits = append(hits, camHit{p, cam})
+						hits = append(hits, camHit{p, cam, code})
 					}
 				})
 			}); err != nil {
@@ -589,6 +553,9 @@ func (s *Store) cameraHour(hour int64, camera string, fromMs, toMs int64) ([]cam
 	})
 	if err != nil {
 		return nil, err
+	}
+	if unknown != "" {
+		return nil, fmt.Errorf("camera index: a camera with no code: %w", errCorrupt)
 	}
 	cmpHit := func(a, b camHit) int {
 		if a.ms != b.ms {

@@ -101,7 +101,7 @@ func (s *Store) Passages(q PassageQuery) ([]plate.Read, string, error) {
 				break
 			}
 			err := item.Value(func(val []byte) error {
-				r, err := decodePassage(q.Plate, key, val)
+				r, err := decodePassage(q.Plate, key, val, s.dict)
 				out = append(out, r)
 				return err
 			})

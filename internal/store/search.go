@@ -123,7 +123,7 @@ type passage struct {
 // getPassage reads the passage at position p (a camera index entry) by one
 // point lookup in the plate index. A camera key whose passage is gone (it
 // expired a moment before) gives ok false.
-func getPassage(txn *badger.Txn, p position) (passage, bool, error) {
+func (s *Store) getPassage(txn *badger.Txn, p position) (passage, bool, error) {
 	key := appendPlatePrefix(make([]byte, 0, maxPKeyLn), p.plate)
 	key = append(append(key, p.ts...), p.read...)
 	item, err := txn.Get(key)
@@ -133,16 +133,16 @@ func getPassage(txn *badger.Txn, p position) (passage, bool, error) {
 	if err != nil {
 		return passage{}, false, err
 	}
-	ps, err := decodeItem(item, p.plate)
+	ps, err := s.decodeItem(item, p.plate)
 	return ps, err == nil, err
 }
 
-func decodeItem(item *badger.Item, norm string) (passage, error) {
+func (s *Store) decodeItem(item *badger.Item, norm string) (passage, error) {
 	key := item.KeyCopy(nil)
 	var p passage
 	err := item.Value(func(val []byte) error {
 		var err error
-		p.r, err = decodePassage(norm, key, val)
+		p.r, err = decodePassage(norm, key, val, s.dict)
 		return err
 	})
 	n := 1 + len(norm) + 1
@@ -224,7 +224,7 @@ func (s *Store) passagesAt(hits []camHit) ([]passage, error) {
 			errs[w] = s.db.View(func(txn *badger.Txn) error {
 				for i := w; i < len(hits); i += workers {
 					var err error
-					if found[i], ok[i], err = getPassage(txn, hits[i].position()); err != nil {
+					if found[i], ok[i], err = s.getPassage(txn, hits[i].position()); err != nil {
 						return err
 					}
 				}
@@ -355,7 +355,7 @@ func (s *Store) PatternPassages(q PatternQuery) ([]plate.Read, string, error) {
 				if len(all) == limit+1 && pos.compare(all[limit].pos) >= 0 {
 					break
 				}
-				p, err := decodeItem(it.Item(), norm)
+				p, err := s.decodeItem(it.Item(), norm)
 				if err != nil {
 					return err
 				}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/klauspost/compress/huff0"
 
 	"github.com/anpr/anpr/plate"
 )
@@ -51,12 +52,17 @@ func known(t *testing.T, s *Store, n int) []plate.Read {
 		}
 		all = slices.Insert(all, (len(all)/2+i*37)%(len(all)+1), r)
 	}
-	// Half the postings end in blocks, half stay pending, and the first
-	// batch is written again after the flush: in both.
+	// Half the postings end in blocks (some merged), half stay pending, and
+	// the first batch is written again after the flush: in both.
 	batches := slices.Collect(slices.Chunk(all, 500))
 	for i, b := range batches {
-		if i == len(batches)/2 {
+		if i == len(batches)/4 || i == len(batches)/2 {
 			if err := s.flushIndex(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i == len(batches)/2 {
+			if err := s.merge(false); err != nil {
 				t.Fatal(err)
 			}
 			write(t, s, &Batch{Reads: batches[0]})
@@ -69,7 +75,7 @@ func known(t *testing.T, s *Store, n int) []plate.Read {
 // order sorts reads as multi-plate queries answer: time, plate, read id hash.
 func order(rs []plate.Read) {
 	slices.SortFunc(rs, func(a, b plate.Read) int {
-		ka, kb := appendPassageKey(nil, &a, gatewaySeq(&a)), appendPassageKey(nil, &b, gatewaySeq(&b))
+		ka, kb := passageKey(&a), passageKey(&b)
 		return cmp.Or(a.TS.Compare(b.TS), cmp.Compare(a.PlateNorm, b.PlateNorm), cmp.Compare(string(ka), string(kb)))
 	})
 }
@@ -244,7 +250,7 @@ func TestWindow(t *testing.T) {
 		}
 	}
 	slices.SortStableFunc(want, func(a, b plate.Read) int {
-		ka, kb := appendPassageKey(nil, &a, gatewaySeq(&a)), appendPassageKey(nil, &b, gatewaySeq(&b))
+		ka, kb := passageKey(&a), passageKey(&b)
 		return cmp.Or(a.TS.Compare(b.TS), cmp.Compare(a.PlateNorm, b.PlateNorm), cmp.Compare(a.CameraID, b.CameraID), cmp.Compare(string(ka), string(kb)))
 	})
 	var got []plate.Read
@@ -539,14 +545,16 @@ func TestCameraBlockRoundTrip(t *testing.T) {
 	var want []camPos
 	var keys [][]byte
 	for i := range 50 {
-		r := read(plateOf(i), time.UnixMilli(hour*msPerHour+int64(i)*1000).UTC(), i)
+		norm := (plateOf(i) + "XYZ12")[:plate.MinLen+i%(plate.MaxLen-plate.MinLen+1)] // every length: every column
+		r := read(plateOf(i), time.UnixMilli(hour*msPerHour+int64(i)*int64(i)*1000).UTC(), i)
+		r.Plate, r.PlateNorm = norm, norm
 		r.CameraID = camera
 		r.ReadID = fmt.Sprintf("%s/%s/%d", camera, r.TS.Format("20060102T150405.000Z"), i*100)
 		if i%3 == 0 {
 			r.ReadID = "opaque-" + r.ReadID
 		}
 		seq := gatewaySeq(&r)
-		key := appendPassageKey(nil, &r, seq)
+		key := appendPassageKey(nil, &r, seq, codeOf(r.CameraID))
 		p := camPos{ms: r.TS.UnixMilli(), plate: packPlate(r.PlateNorm), seq: seq}
 		if seq == 0 {
 			copy(p.h[:], key[len(key)-idHashLen:])
@@ -558,14 +566,31 @@ func TestCameraBlockRoundTrip(t *testing.T) {
 		keys = append(keys, key)
 	}
 	var got []camPos
-	if err := decodeCameraBlock(hour, sealBlock(appendCameraBlock(nil, hour, want)), func(p camPos) { got = append(got, p) }); err != nil {
+	blk := sealCameraBlock(hour, want, &huff0.Scratch{})
+	if err := decodeCameraBlock(hour, blk, func(p camPos) { got = append(got, p) }); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("block gave %+v,\nwant %+v", got, want)
 	}
+	// Every shorter value, and every value with one byte changed, is
+	// refused or decodes to valid postings: never a panic.
+	for n := range len(blk) {
+		if err := decodeCameraBlock(hour, blk[:n], func(camPos) {}); !errors.Is(err, errCorrupt) {
+			t.Errorf("block cut to %d of %d bytes: err %v, want errCorrupt", n, len(blk), err)
+		}
+	}
+	for i := range blk {
+		bad := bytes.Clone(blk)
+		bad[i] ^= 0x5a
+		_ = decodeCameraBlock(hour, bad, func(p camPos) {
+			if !validNorm(p.plate.String()) || floorDiv(p.ms, msPerHour) != hour {
+				t.Errorf("byte %d changed: posting %+v", i, p)
+			}
+		})
+	}
 	for i, p := range got {
-		pos := (&camHit{p, camera}).position()
+		pos := (&camHit{p, camera, codeOf(camera)}).position()
 		key := append(append(appendPlatePrefix(nil, pos.plate), pos.ts...), pos.read...)
 		if !bytes.Equal(key, keys[i]) {
 			t.Errorf("posting %d: key %x, want the passage's %x", i, key, keys[i])
@@ -584,11 +609,15 @@ func TestCursorReadPart(t *testing.T) {
 		read []byte
 		ok   bool
 	}{
-		{"sequence and camera", []byte{1, 7, 'C', '1'}, true},
-		{"two-byte sequence", []byte{2, 1, 0, 'C', '1'}, true},
+		{"sequence and camera code", []byte{1, 7, 5}, true},
+		{"two-byte sequence", []byte{2, 1, 0, 5}, true},
+		{"two-byte camera code", []byte{1, 7, 0x85, 0x01}, true},
+		{"padded camera code", []byte{1, 7, 0x85, 0x00}, false},
+		{"no camera code", []byte{1, 7}, false},
+		{"bytes after the camera code", []byte{1, 7, 5, 5}, false},
 		{"hash", hash, true},
 		{"no read part", nil, false},
-		{"sequence with a leading zero", []byte{2, 0, 7, 'C', '1'}, false},
+		{"sequence with a leading zero", []byte{2, 0, 7, 5}, false},
 		{"sequence of 9 bytes", []byte{9, 1, 1, 1, 1, 1, 1, 1, 1, 1}, false},
 		{"sequence cut short", []byte{3, 1}, false},
 		{"hash of 7 bytes", hash[:8], false},
@@ -612,7 +641,7 @@ func TestCursorReadPart(t *testing.T) {
 	checked := func(b []byte) string {
 		return base64.RawURLEncoding.EncodeToString(binary.BigEndian.AppendUint32(b, cursorCheck("q", b)))
 	}
-	if _, err := parsePosition("q", checked(append(slices.Clone(ts), "1ABC234"+"\x01\x07C1"...))); !errors.Is(err, ErrBadCursor) {
+	if _, err := parsePosition("q", checked(append(slices.Clone(ts), "1ABC234"+"\x01\x07\x05"...))); !errors.Is(err, ErrBadCursor) {
 		t.Errorf("multi-plate cursor without the 0x00 after the plate: err %v, want ErrBadCursor", err)
 	}
 }
@@ -647,8 +676,8 @@ func TestBlockBloom(t *testing.T) {
 }
 
 // TestIndexBlockCorrupt: a camera or trigram block whose value is not a
-// sealed block (a zstd frame) fails the query with errCorrupt, as a
-// sealed block whose content does not decode does.
+// block of its kind (columns, a zstd frame) fails the query with
+// errCorrupt, as one whose content does not decode does.
 func TestIndexBlockCorrupt(t *testing.T) {
 	for _, prefix := range []byte{prefixCamera, prefixTrigram} {
 		for _, val := range [][]byte{[]byte("not a frame"), sealBlock([]byte{0xff, 0xff, 0xff})} {

@@ -130,13 +130,18 @@ type Store struct {
 	queue   []*pendingWrite
 	groups  int
 
-	// postMu guards pending, flushing and cameras: the index postings not
+	dict *cameraDict // camera codes of the passage keys (dict.go)
+
+	// postMu guards pending and flushing: the index postings not
 	// yet in blocks (postings.go). Only flushMu is taken before it.
-	flushMu       sync.Mutex // held by flushIndex, before postMu
-	postMu        sync.RWMutex
-	pending       *postings
-	flushing      *postings // being written as blocks
-	cameras       map[string]string
+	flushMu  sync.Mutex // held by flushIndex and merge, before postMu
+	postMu   sync.RWMutex
+	pending  *postings
+	flushing *postings // being written as blocks
+	// unmerged holds the hours flushed to since their camera blocks were
+	// last merged, newestHour the latest flushed (camblock.go); flushMu.
+	unmerged      map[int64]struct{}
+	newestHour    int64
 	journalID     atomic.Uint64
 	flushPostings int
 	flushAge      time.Duration
@@ -194,12 +199,15 @@ func Open(opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, retention: opts.Retention, logger: logger, m: m,
 		notify: make(map[Log]chan struct{}), days: newDayFilter(opts.PlatesPerDay), failCommit: opts.FailCommit,
-		pending: newPostings(), cameras: map[string]string{}, flushPostings: opts.IndexFlushPostings,
+		pending: newPostings(), unmerged: map[int64]struct{}{}, flushPostings: opts.IndexFlushPostings,
 		flushAge: opts.IndexFlushAge, flushNow: make(chan struct{}, 1), stopFlush: make(chan struct{}),
 		flusherDone: make(chan struct{})}
 	s.logRetention[Hits] = opts.HitRetention
 	s.logRetention[Violations] = opts.ViolationRetention
 	if err := s.checkFormat(); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %q: %w", opts.Dir, err), db.Close())
+	}
+	if s.dict, err = loadCameraDict(db); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %q: %w", opts.Dir, err), db.Close())
 	}
 	if err := s.recoverSeqs(); err != nil {
@@ -260,13 +268,25 @@ func (s *Store) injected() error {
 	return s.failCommit()
 }
 
-// Settle waits until Badger's compactions have brought every level of the
-// tree within its target size, or ctx ends. A bulk load (anpr bench
+// Settle flushes the index postings, merges the camera blocks of every
+// hour flushed to (camblock.go), then waits until Badger's compactions have
+// brought every level of the tree within its target size, or ctx ends. A bulk load (anpr bench
 // store's fill) writes faster than compaction keeps up, which leaves the
 // upper levels many times their size until the compactions catch up.
 // The store is held only while it looks: a Close meanwhile ends the wait
 // with ErrClosed.
 func (s *Store) Settle(ctx context.Context) error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	err := s.flushIndex()
+	if err == nil {
+		err = s.merge(true)
+	}
+	s.closeMu.RUnlock()
+	if err != nil {
+		return err
+	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {

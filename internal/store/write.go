@@ -420,10 +420,14 @@ func (s *Store) commitWithRetry(sc *scratch, c *chunk, nowSec uint64) error {
 // lookups run before it is taken.
 func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) error {
 	var appended [2]int // events appended per log (index logIndex)
+	if err := s.dict.register(s.db, c.reads); err != nil {
+		return err
+	}
+	s.dict.mu.RLock()
 	for _, r := range c.reads {
 		seq := gatewaySeq(r)
 		k := len(sc.buf)
-		sc.buf = appendPassageKey(sc.buf, r, seq)
+		sc.buf = appendPassageKey(sc.buf, r, seq, s.dict.codes[r.CameraID])
 		key := tail(sc.buf, k)
 		k = len(sc.buf)
 		sc.buf = appendPassageValue(sc.buf, r, seq)
@@ -434,6 +438,7 @@ func (s *Store) commit(sc *scratch, c *chunk, nowSec uint64) error {
 		}
 		s.appendPostings(sc, r, seq, h)
 	}
+	s.dict.mu.RUnlock()
 	var journalKey []byte
 	if len(sc.journal) > 0 {
 		journalKey = s.journalKey()
