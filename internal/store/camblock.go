@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -39,8 +40,9 @@ const (
 	colRaw  = 0
 	colRLE  = 1
 	colHuff = 2
-	// maxColumn bounds a column's decoded length: n read parts' hashes.
-	maxColumn = maxBlockPostings * idHashLen
+	// maxColumn bounds a column's decoded length: n read parts' uvarints
+	// (hashes take fewer bytes).
+	maxColumn = maxBlockPostings * binary.MaxVarintLen64
 )
 
 // sealCameraBlock returns the camera block of ps (sorted, at most
@@ -131,7 +133,7 @@ func openColumn(d *decoder, want int) []byte {
 			d.fail()
 			return nil
 		}
-		// The decoder writes in batches: room past n, then n exactly.
+		// Room past n: the decoder writes in batches (then n exactly).
 		out, err := sc.Decoder().Decompress1X(make([]byte, 0, n+16), rest)
 		if err != nil || uint64(len(out)) != n {
 			d.fail()
@@ -233,8 +235,24 @@ func (s *Store) noteFlushed(f *postings) {
 	}
 }
 
+// reopenHours is how far back Open looks for hours a previous run flushed
+// to and had not merged yet (within mergeLag of its newest), or left half
+// merged by a crash.
+const reopenHours = mergeLag + 4
+
+// noteReopened marks the hours of the last reopenHours as to be merged: the
+// flusher merges those with more than one block of a camera once it flushes.
+func (s *Store) noteReopened() {
+	for h := hourOf(time.Now()) - reopenHours; h <= hourOf(time.Now()); h++ {
+		s.unmerged[h] = struct{}{}
+	}
+}
+
 // merge merges the camera blocks of the hours flushed since their last
-// merge that are mergeLag behind the newest, or of all of them (Settle).
+// merge that are mergeLag behind the newest, or of all of them (Settle). An
+// hour that fails stays to be merged again, but does not hold up the
+// others; a camera with a block that does not decode keeps its blocks (its
+// queries fail the same way), and its hour is not tried again.
 func (s *Store) merge(all bool) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
@@ -246,21 +264,25 @@ func (s *Store) merge(all bool) error {
 		}
 	}
 	slices.Sort(hours)
+	var errs []error
 	for _, h := range hours {
-		if err := s.mergeHour(h); err != nil {
-			return fmt.Errorf("merge camera hour %d: %w", h, err)
+		err := s.mergeHour(h)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("merge camera hour %d: %w", h, err))
 		}
-		delete(s.unmerged, h)
+		if err == nil || errors.Is(err, errCorrupt) {
+			delete(s.unmerged, h)
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // mergeHour rewrites each camera's blocks of hour as one (or more, past
-// maxBlockPostings), dropping postings past retention. The new blocks are
-// durable before the old are deleted; a crash between leaves both, whose
-// postings readers take once.
+// maxBlockPostings). The new blocks are durable before the old are deleted;
+// a crash between leaves both, whose postings readers take once. Postings
+// past retention go with their blocks' expiry, not here: the store's
+// retention may be another process's.
 func (s *Store) mergeHour(hour int64) error {
-	minMs := time.Now().Add(-s.retention).UnixMilli()
 	var sc huff0.Scratch
 	return s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: appendHourPrefix(nil, hour)})
@@ -271,15 +293,20 @@ func (s *Store) mergeHour(hour int64) error {
 			exps       []uint64
 			ps         []camPos
 			chunk      int
+			bad        error // of a camera whose blocks stay: one does not decode
 		)
 		commit := func() error {
 			if err := s.writeBlocks(news, vals, exps); err != nil {
 				return err
 			}
+			written := map[string]bool{}
+			for _, k := range news {
+				written[string(k)] = true
+			}
 			del := s.db.NewWriteBatch()
 			defer del.Cancel()
 			for _, k := range olds {
-				if !slices.ContainsFunc(news, func(n []byte) bool { return bytes.Equal(n, k) }) {
+				if !written[string(k)] { // the same content merged again: the same key
 					if err := del.Delete(k); err != nil {
 						return err
 					}
@@ -296,21 +323,32 @@ func (s *Store) mergeHour(hour int64) error {
 			}
 			prefix = prefix[:len(prefix)-digestLen] // 'C' hour camera 0x00
 			var keys [][]byte
-			ps = ps[:0]
 			for ; it.Valid() && bytes.HasPrefix(it.Item().Key(), prefix) && len(it.Item().Key()) == len(prefix)+digestLen; it.Next() {
 				keys = append(keys, it.Item().KeyCopy(nil))
-				if err := it.Item().Value(func(val []byte) error {
-					return decodeCameraBlock(hour, val, func(p camPos) {
-						if p.ms > minMs {
-							ps = append(ps, p)
-						}
+			}
+			if len(keys) == 1 { // merged already: not read
+				continue
+			}
+			ps = ps[:0]
+			var err error
+			for _, k := range keys {
+				var item *badger.Item
+				if item, err = txn.Get(k); err == nil {
+					err = item.Value(func(val []byte) error {
+						return decodeCameraBlock(hour, val, func(p camPos) { ps = append(ps, p) })
 					})
-				}); err != nil {
-					return err
+				}
+				if err != nil {
+					err = fmt.Errorf("camera block at %x: %w", k[len(k)-digestLen:], err)
+					break
 				}
 			}
-			if len(keys) == 1 && len(ps) > 0 {
+			if errors.Is(err, errCorrupt) {
+				bad = err
 				continue
+			}
+			if err != nil {
+				return err
 			}
 			slices.SortFunc(ps, func(a, b camPos) int { return a.compare(&b) })
 			ps = slices.CompactFunc(ps, func(a, b camPos) bool { return a.compare(&b) == 0 })
@@ -327,7 +365,10 @@ func (s *Store) mergeHour(hour int64) error {
 				}
 			}
 		}
-		return commit()
+		if err := commit(); err != nil {
+			return err
+		}
+		return bad
 	})
 }
 

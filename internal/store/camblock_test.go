@@ -178,3 +178,55 @@ func FuzzCameraBlock(f *testing.F) {
 		}
 	})
 }
+
+// TestMergeAfterRestart: an hour flushed to by a run that stopped before
+// merging it is merged by the next run, once that one flushes.
+func TestMergeAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	old := now().Add(-3 * time.Hour).Truncate(time.Hour)
+	s := open(t, Options{Dir: dir})
+	for b := range 3 {
+		r := read(plateOf(b), old.Add(time.Duration(b)*time.Minute), b)
+		r.CameraID = "CAM-0"
+		write(t, s, &Batch{Reads: []plate.Read{r}})
+		if err := s.flushIndex(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, Options{Dir: dir})
+	if got := len(blocks(t, s, hourOf(old))["CAM-0"]); got != 3 {
+		t.Fatalf("%d blocks before the merge, want 3", got)
+	}
+	write(t, s, &Batch{Reads: []plate.Read{read(plateOf(9), now(), 9)}})
+	if err := s.flushIndex(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.merge(false); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(blocks(t, s, hourOf(old))["CAM-0"]); got != 1 {
+		t.Errorf("%d blocks after the restart's merge, want 1", got)
+	}
+}
+
+// TestCameraBlockLargeSeqs: a full block of read ids whose sequence numbers
+// take the longest uvarints seals and decodes.
+func TestCameraBlockLargeSeqs(t *testing.T) {
+	hour := hourOf(now())
+	ps := make([]camPos, maxBlockPostings)
+	for i := range ps {
+		ps[i] = camPos{ms: hour*msPerHour + int64(i), plate: packPlate(plateOf(i)), seq: 1<<63 + uint64(i)}
+	}
+	n := 0
+	if err := decodeCameraBlock(hour, sealCameraBlock(hour, ps, &huff0.Scratch{}), func(p camPos) {
+		if p != ps[n] {
+			t.Fatalf("posting %d: %+v, want %+v", n, p, ps[n])
+		}
+		n++
+	}); err != nil || n != len(ps) {
+		t.Fatalf("decoded %d of %d: %v", n, len(ps), err)
+	}
+}

@@ -21,9 +21,12 @@ const prefixCameraCode = 'D'
 // cameraDict maps camera ids to their codes and back. Safe for concurrent
 // use.
 type cameraDict struct {
+	// regMu makes one registration at a time, held across its write so
+	// that mu is held only to publish: lookups do not wait for a sync.
+	regMu sync.Mutex
 	mu    sync.RWMutex
 	codes map[string]uint64
-	ids   []string // by code
+	ids   []string // by code; appended only under regMu
 }
 
 // loadCameraDict reads the dictionary of db.
@@ -64,22 +67,25 @@ func (d *cameraDict) register(db *badger.DB, rs []*plate.Read) error {
 	if !missing {
 		return nil
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.regMu.Lock()
+	defer d.regMu.Unlock()
 	var news []string
 	seen := map[string]bool{}
+	d.mu.RLock()
 	for _, r := range rs {
 		if _, ok := d.codes[r.CameraID]; !ok && !seen[r.CameraID] {
 			seen[r.CameraID] = true
 			news = append(news, r.CameraID)
 		}
 	}
-	if len(d.ids)+len(news) > 1<<32-1 {
+	next := len(d.ids)
+	d.mu.RUnlock()
+	if next+len(news) > 1<<32-1 {
 		return fmt.Errorf("camera dictionary full")
 	}
 	if err := db.Update(func(txn *badger.Txn) error {
 		for i, id := range news {
-			key := binary.BigEndian.AppendUint32([]byte{prefixCameraCode}, uint32(len(d.ids)+i))
+			key := binary.BigEndian.AppendUint32([]byte{prefixCameraCode}, uint32(next+i))
 			if err := txn.Set(key, []byte(id)); err != nil {
 				return err
 			}
@@ -88,6 +94,8 @@ func (d *cameraDict) register(db *badger.DB, rs []*plate.Read) error {
 	}); err != nil {
 		return fmt.Errorf("camera dictionary: %w", err)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, id := range news {
 		d.codes[id] = uint64(len(d.ids))
 		d.ids = append(d.ids, id)

@@ -112,7 +112,8 @@
 // a camera is one block of about 200. A later read of the hour adds a
 // block, merged at the next pass. The merged block is durable before the
 // old ones are deleted (a crash between leaves both: repeats, dropped by
-// readers, until the hour is flushed to and merged again). The read part makes
+// readers); the hours to merge are kept in memory, so Open marks the last
+// six again (reopenHours), which also merges what a crash left. The read part makes
 // each passage behind it one point lookup
 // (txn.Get, which the tables' bloom filters keep to about one block read)
 // rather than a seek, which reads a block at every level. At most 4096
@@ -180,8 +181,9 @@
 // noise, 6–9 cpu-µs/passage both), so there is one path.
 //
 // Lock order: closeMu (read-held by every method, write-held by Close) →
-// seqMu → notifyMu, and seqMu → dayFilter.mu (held alone otherwise);
-// flushMu → postMu → the camera dictionary's (held alone otherwise). All
+// seqMu → notifyMu, and seqMu → dayFilter.mu; flushMu → postMu → the
+// camera dictionary's mu → dayFilter.mu; the dictionary's regMu (held
+// across a registration's write) → its mu. All
 // methods are safe for concurrent use, Close included: it waits for methods
 // in progress, and later calls return ErrClosed.
 //
@@ -249,7 +251,7 @@
 //	camera codes in the passage keys (format 7, same day):
 //	BenchmarkDisk/passages=1e6   29.7 B/passage, 'P' 22.5, 'C' 6.1 (one
 //	    flush's blocks of 500 postings: nothing to merge)
-//	anpr bench store --fill 10000000: 39.4 B against format 6's 43.4
+//	anpr bench store --fill 10000000: 39.4–40.2 B (two runs) against format 6's 43.4
 //	    ('P' 28.2 against 29.7; 'C' 9.4 against 12.5, of which the merged
 //	    blocks 5.7, the rest old blocks compaction has not dropped yet:
 //	    with the tree compacted into one level after a reopen, a test

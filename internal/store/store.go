@@ -216,6 +216,7 @@ func Open(opts Options) (*Store, error) {
 	if err := s.recoverJournal(); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %q: index journal: %w", opts.Dir, err), db.Close())
 	}
+	s.noteReopened()
 	go s.flusher(s.stopFlush, s.flusherDone)
 	return s, nil
 }
