@@ -214,7 +214,7 @@ func decodeCameraBlock(hour int64, val []byte, fn func(camPos)) error {
 // of a camera ends up in as many blocks as flushes saw it (at 1e8 passages,
 // 12 700 cameras: blocks of about 19 postings, most of their bytes keys and
 // Badger's entry overhead). Once the feed has moved past an hour, the
-// flusher merges each camera's blocks of it into one (mergeHours).
+// flusher merges each camera's blocks of it into one (Store.merge).
 
 // mergeLag is how many hours behind the newest flushed one (and the clock)
 // an hour must be before its blocks are merged: reads up to an hour late
