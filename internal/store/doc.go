@@ -257,7 +257,7 @@
 //	    with the tree compacted into one level after a reopen, a test
 //	    build, 35.6 and 'C' 6.2; a 2-byte camera id in format 6 took 'P'
 //	    1.3 B lower)
-//	anpr bench store --fill 100000000: 38.43 B/passage, 'P' 30.1, 'C' 6.4
+//	anpr bench store --fill 100000000: 38.43–38.46 B/passage (two fills), 'P' 30.1, 'C' 6.4
 //	    (520 700 blocks of 192 postings), 'G' 1.8; compacted into one
 //	    level as above 38.27; format 6: 47.05
 //	anpr bench e2e --reads 1000000, alternated with format 6: 52.3–52.5
