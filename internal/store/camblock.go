@@ -288,19 +288,18 @@ func (s *Store) mergeHour(hour int64) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: appendHourPrefix(nil, hour)})
 		defer it.Close()
 		var (
-			olds, news [][]byte // keys read, keys written, in this chunk
-			vals       [][]byte
-			exps       []uint64
-			ps         []camPos
-			chunk      int
-			bad        error // of a camera whose blocks stay: one does not decode
+			olds  [][]byte   // keys read in this chunk
+			news  blockBatch // blocks written in it
+			ps    []camPos
+			chunk int
+			bad   error // of a camera whose blocks stay: one does not decode
 		)
 		commit := func() error {
-			if err := s.writeBlocks(news, vals, exps); err != nil {
+			if err := s.writeBlocks(&news); err != nil {
 				return err
 			}
 			written := map[string]bool{}
-			for _, k := range news {
+			for _, k := range news.keys {
 				written[string(k)] = true
 			}
 			del := s.db.NewWriteBatch()
@@ -312,7 +311,7 @@ func (s *Store) mergeHour(hour int64) error {
 					}
 				}
 			}
-			olds, news, vals, exps, chunk = olds[:0], news[:0], vals[:0], exps[:0], 0
+			olds, news, chunk = olds[:0], blockBatch{}, 0
 			return del.Flush()
 		}
 		for it.Rewind(); it.Valid(); {
@@ -350,14 +349,7 @@ func (s *Store) mergeHour(hour int64) error {
 			if err != nil {
 				return err
 			}
-			slices.SortFunc(ps, func(a, b camPos) int { return a.compare(&b) })
-			ps = slices.CompactFunc(ps, func(a, b camPos) bool { return a.compare(&b) == 0 })
-			for blk := range slices.Chunk(ps, maxBlockPostings) {
-				val := sealCameraBlock(hour, blk, &sc)
-				news = append(news, appendDigest(bytes.Clone(prefix), val))
-				vals = append(vals, val)
-				exps = append(exps, expiresAt(time.UnixMilli(blk[len(blk)-1].ms), s.retention))
-			}
+			s.addCameraBlocks(&news, prefix, hour, ps, &sc)
 			olds = append(olds, keys...)
 			if chunk += len(ps); chunk >= mergeChunk {
 				if err := commit(); err != nil {
@@ -372,13 +364,34 @@ func (s *Store) mergeHour(hour int64) error {
 	})
 }
 
-// writeBlocks writes index blocks (keys, sealed values, expiries) and
-// returns once they are durable.
-func (s *Store) writeBlocks(keys, vals [][]byte, exps []uint64) error {
+// blockBatch is index blocks to write together (writeBlocks).
+type blockBatch struct {
+	keys, vals [][]byte
+	exps       []uint64
+}
+
+func (b *blockBatch) add(key, val []byte, exp uint64) {
+	b.keys, b.vals, b.exps = append(b.keys, key), append(b.vals, val), append(b.exps, exp)
+}
+
+// addCameraBlocks adds to b the blocks of ps, postings of one camera-hour
+// whose keys start with prefix: sorted (in place), each once, at most
+// maxBlockPostings a block, each expiring with its latest passage.
+func (s *Store) addCameraBlocks(b *blockBatch, prefix []byte, hour int64, ps []camPos, sc *huff0.Scratch) {
+	slices.SortFunc(ps, func(a, b camPos) int { return a.compare(&b) })
+	ps = slices.CompactFunc(ps, func(a, b camPos) bool { return a.compare(&b) == 0 })
+	for blk := range slices.Chunk(ps, maxBlockPostings) {
+		val := sealCameraBlock(hour, blk, sc)
+		b.add(appendDigest(bytes.Clone(prefix), val), val, expiresAt(time.UnixMilli(blk[len(blk)-1].ms), s.retention))
+	}
+}
+
+// writeBlocks writes the blocks of b and returns once they are durable.
+func (s *Store) writeBlocks(b *blockBatch) error {
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
-	for i, k := range keys {
-		if err := wb.SetEntry(&badger.Entry{Key: k, Value: vals[i], ExpiresAt: exps[i]}); err != nil {
+	for i, k := range b.keys {
+		if err := wb.SetEntry(&badger.Entry{Key: k, Value: b.vals[i], ExpiresAt: b.exps[i]}); err != nil {
 			return err
 		}
 	}

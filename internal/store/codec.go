@@ -28,9 +28,11 @@ const (
 // 3 wrote them in blocks with the read id hash in every camera posting; 4
 // replaced it there by the read id's sequence number when the read id has
 // the gateway form; 5 did the same in the passage key (the read part,
-// appendReadPart), whose value then holds neither camera nor read id; 6,
-// the current one, compresses each index block itself (sealBlock). A store
-// of another version is refused at Open (ErrFormat) rather than read wrong.
+// appendReadPart), whose value then holds neither camera nor read id; 6
+// compressed each index block itself (sealBlock); 7, the current one,
+// stores camera blocks by columns, merged per camera-hour (camblock.go),
+// and names a gateway read's camera by its code (dict.go). A store of
+// another version is refused at Open (ErrFormat) rather than read wrong.
 const formatVersion = 7
 
 // Sizes of the fixed parts of keys.
@@ -119,14 +121,13 @@ func parseReadPart(b []byte) (seq, code uint64, h []byte, ok bool) {
 		seq = seq<<8 | uint64(c)
 	}
 	code, n := binary.Uvarint(b[1+k:])
-	// The shortest encoding only (Uvarint also takes padded ones).
-	if n <= 0 || 1+k+n != len(b) || n != uvarintLen(code) {
+	// The shortest encoding only: Uvarint also takes one padded with a
+	// last byte of 0.
+	if n <= 0 || 1+k+n != len(b) || n > 1 && b[len(b)-1] == 0 {
 		return 0, 0, nil, false
 	}
 	return seq, code, nil, true
 }
-
-func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
 
 // validNorm reports whether s can be a normalized plate in a key.
 func validNorm[T string | []byte](s T) bool {
@@ -339,7 +340,8 @@ func (d *decoder) fail() {
 }
 
 // decodePassage rebuilds the read stored under key (whose plate is norm) with
-// value val; cams names the camera of a gateway read part. It copies everything it keeps, so key and val may be reused.
+// value val; cams names the camera of a gateway read part. It copies
+// everything it keeps, so key and val may be reused.
 func decodePassage(norm string, key, val []byte, cams *cameraDict) (plate.Read, error) {
 	n := 1 + len(norm) + 1
 	if len(key) < n+tsLen || len(val) == 0 {

@@ -308,22 +308,13 @@ func (s *Store) flushIndex() error {
 	s.postMu.Unlock()
 
 	var (
-		keys, vals [][]byte
-		exps       []uint64
-		sc         huff0.Scratch
+		b  blockBatch
+		sc huff0.Scratch
 	)
 	for ch, ps := range f.cams {
-		// Sorted copies: queries read f while it flushes. (Clone then sort:
+		// Copies: queries read f while it flushes. (Clone then sort:
 		// slices.SortedFunc appends element by element, as costly as the sort.)
-		ps = slices.Clone(ps)
-		slices.SortFunc(ps, func(a, b camPos) int { return a.compare(&b) })
-		ps = slices.CompactFunc(ps, func(a, b camPos) bool { return a.compare(&b) == 0 })
-		for blk := range slices.Chunk(ps, maxBlockPostings) {
-			val := sealCameraBlock(ch.hour, blk, &sc)
-			keys = append(keys, appendDigest(appendCameraPrefix(nil, ch.hour, ch.camera), val))
-			vals = append(vals, val)
-			exps = append(exps, expiresAt(time.UnixMilli(blk[len(blk)-1].ms), s.retention))
-		}
+		s.addCameraBlocks(&b, appendCameraPrefix(nil, ch.hour, ch.camera), ch.hour, slices.Clone(ps), &sc)
 	}
 	// Trigram blocks hold a day's bucket, in trigram order, each trigram's
 	// plates sorted (they compress better).
@@ -344,12 +335,11 @@ func (s *Store) flushIndex() error {
 			tps = tps[g:]
 		}
 		day := int64(k >> 32)
-		keys = append(keys, appendDigest(appendTrigramPrefix(nil, day, byte(k>>24)), blk))
-		vals = append(vals, sealBlock(blk))
 		// The postings outlive the day's last passage.
-		exps = append(exps, expiresAt(time.UnixMilli((day+1)*msPerDay), s.retention))
+		b.add(appendDigest(appendTrigramPrefix(nil, day, byte(k>>24)), blk), sealBlock(blk),
+			expiresAt(time.UnixMilli((day+1)*msPerDay), s.retention))
 	}
-	if err := s.writeBlocks(keys, vals, exps); err != nil {
+	if err := s.writeBlocks(&b); err != nil {
 		return fmt.Errorf("index flush: %w", err)
 	}
 	// The blocks are durable: their journal entries can go.
@@ -374,9 +364,9 @@ func (s *Store) flushIndex() error {
 // flush (camera blocks by columns, camblock.go): Badger's level 1, fast
 // enough for every compaction, finds little to shrink in index blocks (a
 // camera posting 12.4 B at level 1 against 8.2 at level 3 in BenchmarkDisk,
-// format 6), and compacting a compressed value again costs little. Passages stay with Badger's level 1: they are small values,
-// compressed per table block with their neighbours, and level 3 gained
-// them nothing.
+// format 6), and compacting a compressed value again costs little.
+// Passages stay with Badger's level 1: they are small values, compressed
+// per table block with their neighbours, and level 3 gained them nothing.
 var (
 	blockEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
 	blockDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(16<<20))

@@ -271,9 +271,10 @@ func (s *Store) injected() error {
 
 // Settle flushes the index postings, merges the camera blocks of every
 // hour flushed to (camblock.go), then waits until Badger's compactions have
-// brought every level of the tree within its target size, or ctx ends. A bulk load (anpr bench
-// store's fill) writes faster than compaction keeps up, which leaves the
-// upper levels many times their size until the compactions catch up.
+// brought every level of the tree within its target size, or ctx ends. A
+// bulk load (anpr bench store's fill) writes faster than compaction keeps
+// up, which leaves the upper levels many times their size until the
+// compactions catch up.
 // The store is held only while it looks: a Close meanwhile ends the wait
 // with ErrClosed.
 func (s *Store) Settle(ctx context.Context) error {
